@@ -1,0 +1,76 @@
+"""timm backbones with an optional CIFAR stem: ``create_backbone`` is the one entry point."""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+
+import timm
+import torch.nn as nn
+
+from imbssl_bench.errors import UserError
+
+STEMS = ("auto", "cifar", "timm")
+SMALL_IMAGE = 64  # auto: images up to this size get the CIFAR stem
+
+
+def check_backbone(name: str) -> None:
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UserError(f"unknown backbone '{name}'; {hint}any name from timm.list_models() works")
+
+
+def _first_conv(model: nn.Module) -> nn.Conv2d | None:
+    conv1 = getattr(model, "conv1", None)
+    if isinstance(conv1, nn.Sequential):  # deep stems (resnet18d, resnet10t, ...)
+        conv1 = next((m for m in conv1 if isinstance(m, nn.Conv2d)), None)
+    return conv1 if isinstance(conv1, nn.Conv2d) and hasattr(model, "maxpool") else None
+
+
+@cache
+def _supports_cifar_stem(name: str) -> bool:
+    return _first_conv(timm.create_model(name, pretrained=False, num_classes=0)) is not None
+
+
+def resolve_stem(name: str, stem: str, image_size: int) -> str:
+    """``auto`` -> ``cifar`` for images <= 64 px on ResNet-style models, else ``timm``."""
+    if stem not in STEMS:
+        raise UserError(f"unknown stem '{stem}'; valid: {', '.join(STEMS)}")
+    check_backbone(name)
+    if stem == "timm":
+        return "timm"
+    supported = _supports_cifar_stem(name)
+    if stem == "cifar" and not supported:
+        raise UserError(
+            f"--stem cifar needs a ResNet-style timm model (conv1 + maxpool), not "
+            f"'{name}'; use --stem timm"
+        )
+    if stem == "auto":
+        return "cifar" if supported and image_size <= SMALL_IMAGE else "timm"
+    return stem
+
+
+def create_backbone(name: str, stem: str = "timm", in_chans: int = 3) -> tuple[nn.Module, int]:
+    """A headless timm model (``num_classes=0``) and its feature dimension.
+
+    ``stem="cifar"`` swaps the first conv for a 3x3 stride-1 conv and drops the max-pool, as in
+    the CIFAR ResNets of SimCLR and Lightly's CIFAR-10 benchmark (deep stems keep their
+    layers, the first conv gets stride 1). Pass a resolved stem (see `resolve_stem`).
+    """
+    check_backbone(name)
+    model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans)
+    if stem == "cifar":
+        first = _first_conv(model)
+        if first is None:
+            raise UserError(f"--stem cifar needs a ResNet-style timm model, not '{name}'")
+        cifar_conv = nn.Conv2d(in_chans, first.out_channels, 3, stride=1, padding=1, bias=False)
+        if first is model.conv1:
+            model.conv1 = cifar_conv
+        else:  # the first conv inside a deep stem
+            index = next(i for i, m in enumerate(model.conv1) if m is first)
+            model.conv1[index] = cifar_conv
+        model.maxpool = nn.Identity()
+    elif stem != "timm":
+        raise ValueError(f"stem must be resolved to 'cifar' or 'timm', got {stem!r}")
+    return model, int(model.num_features)

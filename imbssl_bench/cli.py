@@ -1,0 +1,387 @@
+"""The ``imbssl-bench`` command line: parses options and calls library functions.
+
+Results go to stdout (rich tables, or JSON with ``--json``); progress and diagnostics go to
+stderr. Every user mistake ends as one ``error: ...`` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imbssl_bench.errors import UserError
+from imbssl_bench.parsing import parse_names, parse_ratios, parse_seeds
+
+app = typer.Typer(
+    name="imbssl-bench",
+    help="Benchmark self-supervised learning on class-imbalanced image data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+GRID = "Grid"
+SETUP = "Setup (override the preset)"
+RUNTIME = "Runtime"
+
+
+@app.command()
+def run(
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            "-m",
+            help="Methods, comma list (see `imbssl-bench methods`).",
+            rich_help_panel=GRID,
+        ),
+    ],
+    ratios: Annotated[
+        str,
+        typer.Option(help="Imbalance ratios rho = n_max/n_min, comma list.", rich_help_panel=GRID),
+    ] = "1,10,100",
+    dataset: Annotated[
+        str, typer.Option(help="See `imbssl-bench datasets`.", rich_help_panel=GRID)
+    ] = "digits",
+    data_root: Annotated[
+        Path | None, typer.Option(help="Folder of the dataset.", rich_help_panel=GRID)
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds, comma list.", rich_help_panel=GRID)] = "0",
+    variants: Annotated[
+        str, typer.Option(help="Variants, comma list.", rich_help_panel=GRID)
+    ] = "base",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="tiny | quick | standard (default: tiny for digits, quick otherwise).",
+            rich_help_panel=SETUP,
+        ),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, rich_help_panel=SETUP)] = None,
+    batch_size: Annotated[int | None, typer.Option(min=2, rich_help_panel=SETUP)] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Default: 0.06 x batch / 128.", rich_help_panel=SETUP),
+    ] = None,
+    backbone: Annotated[
+        str | None, typer.Option(help="Any timm model name.", rich_help_panel=SETUP)
+    ] = None,
+    stem: Annotated[
+        str | None,
+        typer.Option(
+            help="auto | cifar | timm (auto: CIFAR stem for images <= 64 px).",
+            rich_help_panel=SETUP,
+        ),
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(min=8, help="Resize images (default: the dataset's).", rich_help_panel=SETUP),
+    ] = None,
+    n_max: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Images of the most frequent class (default: smallest class of the pool).",
+            rich_help_panel=SETUP,
+        ),
+    ] = None,
+    class_order: Annotated[
+        str | None,
+        typer.Option(
+            help="index | reverse | random | a permutation like 9,8,...,0.", rich_help_panel=SETUP
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="Lightning precision, e.g. bf16-mixed.", rich_help_panel=RUNTIME),
+    ] = None,
+    accelerator: Annotated[
+        str | None,
+        typer.Option(help="Lightning accelerator (auto, cpu, gpu).", rich_help_panel=RUNTIME),
+    ] = None,
+    devices: Annotated[int | None, typer.Option(min=1, rich_help_panel=RUNTIME)] = None,
+    num_workers: Annotated[
+        int | None, typer.Option(min=0, help="DataLoader workers.", rich_help_panel=RUNTIME)
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the records.", rich_help_panel=RUNTIME)
+    ] = Path("runs"),
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the planned runs with per-class counts; train nothing."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output on stdout.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Rerun runs whose record says failed.")
+    ] = False,
+) -> None:
+    """Run a grid of pre-trainings (methods x variants x ratios x seeds), one record each.
+
+    Runs whose record already exists in --out are skipped, so rerunning resumes a grid.
+    """
+    from imbssl_bench.grid import GridSpec, plan_grid, run_grid
+
+    spec = GridSpec(
+        methods=parse_names(method, "--method"),
+        ratios=parse_ratios(ratios),
+        seeds=parse_seeds(seeds),
+        variants=parse_names(variants, "--variants"),
+        dataset=dataset,
+        data_root=str(data_root) if data_root else None,
+        preset=preset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        backbone=backbone,
+        stem=stem,
+        image_size=image_size,
+        n_max=n_max,
+        class_order=class_order,
+        precision=precision,
+        accelerator=accelerator,
+        devices=devices,
+        num_workers=num_workers,
+    )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out '{out_dir}' is a file; pass a folder for the records")
+    plan = plan_grid(spec, out_dir)
+    if dry_run:
+        _show_plan(plan, as_json)
+        return
+    from imbssl_bench.console import RichReporter
+
+    todo = sum(p.status == "todo" or (retry_failed and p.status == "failed") for p in plan)
+    err.print(
+        f"{len(plan)} runs planned, {len(plan) - todo} already have a record, "
+        f"{todo} to run; records go to {out_dir}/"
+    )
+    try:
+        with RichReporter(err) as reporter:
+            records = run_grid(plan, reporter, retry_failed=retry_failed)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished runs have their records; rerun the same command to resume")
+        raise typer.Exit(130) from None
+    _show_results(records, as_json)
+    failed = [r for r in records if r["status"] != "ok"]
+    if failed:
+        err.print(
+            f"[red]{len(failed)} run(s) failed[/]; their records hold the errors "
+            "(rerun with --retry-failed)"
+        )
+        raise typer.Exit(1)
+
+
+def _show_plan(plan: list[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"runs": [p.summary() for p in plan]}, indent=2))
+        return
+    table = Table(title=f"{len(plan)} planned runs")
+    for col in (
+        "run id",
+        "method",
+        "variant",
+        "ratio",
+        "seed",
+        "n_train",
+        "class counts",
+        "status",
+    ):
+        table.add_column(col)
+    for p in plan:
+        s = p.summary()
+        table.add_row(
+            s["run_id"],
+            s["method"],
+            s["variant"],
+            f"{s['ratio']:g}",
+            str(s["seed"]),
+            str(s["n_train"]),
+            ",".join(map(str, s["class_counts"])),
+            s["status"],
+        )
+    out.print(table)
+
+
+def _show_results(records: list[dict[str, Any]], as_json: bool) -> None:
+    rows = []
+    for r in records:
+        m = r.get("metrics") or {}
+        rows.append(
+            {
+                "run_id": r["run_id"],
+                "status": r["status"],
+                "linear_top1": m.get("linear_top1"),
+                "knn_top1": m.get("knn_top1"),
+                "few": (m.get("group_acc") or {}).get("few"),
+                "wall_s": r["wall_s"],
+                "error": r.get("error"),
+            }
+        )
+    if as_json:
+        print(json.dumps({"results": rows}, indent=2))
+        return
+    table = Table(title="results (top-1 on the balanced test set)")
+    for col in ("run id", "status", "linear", "kNN", "few (linear)", "wall s"):
+        table.add_column(col)
+    for row in rows:
+
+        def fmt(x: float | None) -> str:
+            return "–" if x is None else f"{x:.3f}"
+
+        table.add_row(
+            row["run_id"],
+            row["status"],
+            fmt(row["linear_top1"]),
+            fmt(row["knn_top1"]),
+            fmt(row["few"]),
+            f"{row['wall_s']:.0f}",
+        )
+    out.print(table)
+
+
+@app.command()
+def leaderboard(
+    results: Annotated[Path, typer.Option(help="Folder of records.")] = Path("leaderboard/results"),
+    out_file: Annotated[Path, typer.Option("--out", help="Markdown file to write.")] = Path(
+        "leaderboard/README.md"
+    ),
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 with a diff when --out is not what the records give; write nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Turn records into a markdown leaderboard (or check that it is up to date)."""
+    from imbssl_bench import leaderboard as lb
+    from imbssl_bench.records import write_text_atomic
+
+    if check:
+        diff = lb.check(results, out_file)
+        if diff:
+            sys.stdout.write(diff)
+            err.print(
+                f"[red]{out_file} is stale[/]: regenerate it with `imbssl-bench "
+                f"leaderboard --results {results} --out {out_file}` and commit it"
+            )
+            raise typer.Exit(1)
+        err.print(f"{out_file} is up to date with {results}/")
+        return
+    text = lb.build(results)
+    write_text_atomic(out_file, text)
+    err.print(f"wrote {out_file}")
+
+
+@app.command()
+def methods(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the methods found through the `imbssl_bench.methods` entry points."""
+    from imbssl_bench.methods import list_methods
+
+    infos = list_methods()
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": i.name,
+                        "origin": i.origin,
+                        "version": i.version,
+                        "description": i.description,
+                        "error": i.error,
+                    }
+                    for i in infos
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table(title="methods")
+    for col in ("name", "origin", "version", "description"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row(
+            i.name,
+            i.origin,
+            i.version,
+            i.description if i.error is None else f"[red]failed to load: {i.error}",
+        )
+    out.print(table)
+
+
+@app.command()
+def datasets() -> None:
+    """List the datasets and what each needs."""
+    from imbssl_bench.datasets import list_datasets
+
+    table = Table(title="datasets")
+    for col in ("name", "description", "needs"):
+        table.add_column(col)
+    for cls in list_datasets():
+        table.add_row(cls.name, cls.description, cls.needs)
+    out.print(table)
+
+
+@app.command()
+def variants() -> None:
+    """List the variants (wrappers around any method's pre-training)."""
+    from imbssl_bench.variants import list_variants
+
+    table = Table(title="variants")
+    table.add_column("name")
+    table.add_column("description")
+    for v in list_variants():
+        table.add_row(v.name, v.description)
+    out.print(table)
+
+
+@app.command()
+def presets() -> None:
+    """List the presets (backbone, image size and budget per run)."""
+    from imbssl_bench.presets import PRESETS
+
+    table = Table(title="presets")
+    for col in ("name", "backbone", "stem", "epochs", "batch", "description"):
+        table.add_column(col)
+    for _, p in PRESETS.items():
+        table.add_row(p.name, p.backbone, p.stem, str(p.epochs), str(p.batch_size), p.description)
+    out.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: user mistakes become one ``error:`` line and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="imbssl-bench", standalone_mode=False)
+    except UserError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except typer.TyperException as exc:  # usage errors from option parsing
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            err.print(exc.format_message(), highlight=False)
+            return 0
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        err.print(f"[red]error:[/] {message}{where}", highlight=False, soft_wrap=True)
+        return int(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        err.print("aborted")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Frozen run configuration: what a record stores and what its run id hashes.
+
+One dataclass per section; ``None`` means "use the default that `resolve_config` fills in".
+`RuntimeConfig` holds where and how a run executes (data folder, device, loader workers); it is
+stored in the record but is not part of the run's identity, so moving the data or switching
+from CPU to GPU does not change the run id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# Lightly's CIFAR-10 benchmark: SGD lr 0.06 x batch / 128, momentum 0.9, wd 5e-4, cosine.
+BASE_LR = 0.06
+BASE_LR_BATCH = 128
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"
+    image_size: int | None = None  # None: the dataset's native size
+    fingerprint: str | None = None  # resolved: tells apart image folders with equal settings
+
+
+@dataclass(frozen=True)
+class ImbalanceConfig:
+    ratio: float = 1.0  # rho = n_max / n_min >= 1
+    profile: str = "exponential"
+    n_max: int | None = None  # None: the smallest per-class count of the train pool
+    class_order: str = "index"  # index | reverse | random | a comma-separated permutation
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = "resnet18"  # any timm model name
+    stem: str = "auto"  # auto | cifar | timm; resolved to cifar or timm
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 200
+    batch_size: int = 512
+    lr: float | None = None  # None: BASE_LR * batch_size / BASE_LR_BATCH
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    precision: str = "32-true"  # any Lightning precision string, e.g. bf16-mixed
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    knn_k: int = 200  # capped by the bank size
+    knn_temperature: float = 0.1
+    linear_c: float = 1.0  # inverse L2 strength of the logistic regression
+    linear_max_iter: int = 1000
+    feature_batch_size: int = 512
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    data_root: str | None = None
+    accelerator: str = "auto"
+    devices: int = 1
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    method: str
+    variant: str = "base"
+    seed: int = 0
+    preset: str = "tiny"
+    data: DataConfig = field(default_factory=DataConfig)
+    imbalance: ImbalanceConfig = field(default_factory=ImbalanceConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    method_args: dict[str, Any] = field(default_factory=dict)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that defines the experiment (the runtime section left out)."""
+        d = self.to_dict()
+        del d["runtime"]
+        return d
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def run_id(self) -> str:
+        """Readable prefix + config hash, e.g. ``digits-simsiam-base-r10-s0-3f2a9c01b7e4``."""
+        ratio = f"{self.imbalance.ratio:g}"
+        return (
+            f"{self.data.dataset}-{self.method}-{self.variant}-r{ratio}-s{self.seed}-"
+            f"{self.config_hash()}"
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        sections = {
+            "data": DataConfig,
+            "imbalance": ImbalanceConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
+            "eval": EvalConfig,
+            "runtime": RuntimeConfig,
+        }
+        kwargs = {k: (sections[k](**v) if k in sections else v) for k, v in d.items()}
+        return cls(**kwargs)
+
+
+def replace(cfg: Any, **changes: Any) -> Any:
+    """`dataclasses.replace` that ignores ``None`` values (timm's create_model style)."""
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})

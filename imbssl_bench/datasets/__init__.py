@@ -1,0 +1,37 @@
+"""Dataset registry: ``create_dataset(name, root)`` is the one entry point."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from imbssl_bench.datasets.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.datasets.cifar import CIFAR10, CIFAR100
+from imbssl_bench.datasets.digits import Digits
+from imbssl_bench.datasets.imagefolder import ImageFolder
+from imbssl_bench.registry import Registry
+
+DATASETS: Registry[type[DatasetSource]] = Registry("dataset", "; see `imbssl-bench datasets`")
+for _cls in (Digits, CIFAR10, CIFAR100, ImageFolder):
+    DATASETS.add(_cls.name, _cls)
+
+
+def list_datasets() -> list[type[DatasetSource]]:
+    return [cls for _, cls in DATASETS.items()]
+
+
+@cache
+def create_dataset(name: str, root: str | None = None) -> DatasetSource:
+    """Return the dataset `name` at `root`; cached so a grid decodes each dataset once."""
+    cls = DATASETS.get(name)
+    return cls(Path(root).expanduser() if root else None)
+
+
+__all__ = [
+    "DATASETS",
+    "DatasetSource",
+    "ImageData",
+    "ImageSplit",
+    "create_dataset",
+    "list_datasets",
+]

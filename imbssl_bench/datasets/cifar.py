@@ -1,0 +1,95 @@
+"""CIFAR-10 / CIFAR-100 in torchvision's format, downloaded when online."""
+
+from __future__ import annotations
+
+import shutil
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+
+from imbssl_bench.datasets.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.errors import UserError
+
+
+class _TorchvisionCIFAR(DatasetSource):
+    folder = ""
+    torchvision_class = ""
+
+    def __init__(self, root: Any, download: bool = True) -> None:
+        super().__init__(root)
+        if root is None:
+            raise UserError(
+                f"dataset '{self.name}' needs --data-root (the folder that holds or "
+                f"will hold '{self.folder}')"
+            )
+        self.download = download
+
+    def _split(self, train: bool) -> Any:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, self.torchvision_class)
+        expected = self.root / self.folder
+        try:
+            return cls(str(self.root), train=train, download=False)
+        except RuntimeError:
+            pass  # not there (or corrupt): try to download when allowed
+        if not self.download:
+            raise UserError(
+                f"{self.name} not found: expected torchvision's '{expected}'; "
+                "put it there or allow downloading"
+            )
+        created = not self.root.exists()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return cls(str(self.root), train=train, download=True)
+        except Exception as exc:  # offline, permission, checksum...
+            if created:
+                shutil.rmtree(self.root, ignore_errors=True)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"{self.name} not found at '{expected}' and the download failed "
+                f"({reason}); copy torchvision's '{self.folder}' folder there, or "
+                f"pass --data-root pointing at its parent"
+            ) from None
+
+    @cached_property
+    def _train(self) -> Any:
+        return self._split(train=True)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self._train.classes)
+
+    @property
+    def image_size(self) -> int:
+        return 32
+
+    def train_targets(self) -> np.ndarray:
+        return np.asarray(self._train.targets, dtype=np.int64)
+
+    def _load(self) -> ImageData:
+        def to_split(ds: Any) -> ImageSplit:
+            images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)
+            return ImageSplit(images.contiguous(), torch.as_tensor(ds.targets, dtype=torch.long))
+
+        return ImageData(self.classes, to_split(self._train), to_split(self._split(train=False)))
+
+
+class CIFAR10(_TorchvisionCIFAR):
+    name = "cifar10"
+    display_name = "CIFAR-10"
+    description = "CIFAR-10 (50k train / 10k test, 10 classes, 32 px)"
+    needs = "--data-root holding torchvision's cifar-10-batches-py (downloaded when online)"
+    folder = "cifar-10-batches-py"
+    torchvision_class = "CIFAR10"
+
+
+class CIFAR100(_TorchvisionCIFAR):
+    name = "cifar100"
+    display_name = "CIFAR-100"
+    description = "CIFAR-100 (50k train / 10k test, 100 classes, 32 px)"
+    needs = "--data-root holding torchvision's cifar-100-python (downloaded when online)"
+    folder = "cifar-100-python"
+    torchvision_class = "CIFAR100"

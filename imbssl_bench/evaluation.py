@@ -1,0 +1,56 @@
+"""Evaluate a frozen backbone: features of the balanced train pool and test split -> probes
+-> metrics. The linear probe is the primary metric (per-class and group accuracies come from
+it); the kNN probe's per-class figures are stored beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from imbssl_bench.config import EvalConfig
+from imbssl_bench.datasets import ImageData
+from imbssl_bench.features import extract_features
+from imbssl_bench.metrics import summarize
+from imbssl_bench.probes import PROBES
+
+PRIMARY_PROBE = "linear"
+
+
+def evaluate(
+    backbone: nn.Module,
+    data: ImageData,
+    class_counts: Sequence[int],
+    cfg: EvalConfig,
+    image_size: int,
+    device: str | torch.device,
+    seed: int,
+    stage: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    stage("features")
+    train_x = extract_features(
+        backbone, data.train.images, image_size, cfg.feature_batch_size, device
+    )
+    test_x = extract_features(
+        backbone, data.test.images, image_size, cfg.feature_batch_size, device
+    )
+    if not (np.isfinite(train_x).all() and np.isfinite(test_x).all()):
+        raise FloatingPointError("the backbone produced non-finite features (training diverged?)")
+    train_y, test_y = data.train.targets.numpy(), data.test.targets.numpy()
+    metrics: dict[str, Any] = {"feature_dim": int(train_x.shape[1])}
+    for name, probe in PROBES.items():
+        stage(f"{name} probe")
+        pred = probe(train_x, train_y, test_x, len(data.classes), cfg, seed)
+        summary = summarize(test_y, pred, class_counts)
+        metrics[f"{name}_top1"] = summary["top1"]
+        if name == PRIMARY_PROBE:
+            metrics.update(
+                {k: summary[k] for k in ("per_class_acc", "group_acc", "per_class_std", "groups")}
+            )
+        else:
+            metrics[f"{name}_per_class_acc"] = summary["per_class_acc"]
+            metrics[f"{name}_group_acc"] = summary["group_acc"]
+    return metrics

@@ -1,0 +1,90 @@
+"""The method API: a LightningModule that owns its heads, views and loss.
+
+A method plugin subclasses `Method`, sets `name`/`description`, optionally an ``Args``
+dataclass of hyperparameters (stored resolved in every record), and implements
+`build_transform` and `training_loss`. The harness gives it a headless backbone, the feature
+dimension, the training config and the number of classes; the Trainer owns the loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from imbssl_bench.config import TrainConfig
+from imbssl_bench.errors import UserError
+
+
+@dataclass(frozen=True)
+class NoArgs:
+    """A method without hyperparameters of its own."""
+
+
+class Method(pl.LightningModule):
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Args: ClassVar[type] = NoArgs
+    trains: ClassVar[bool] = True  # False: evaluated as initialised (the `random` control)
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        args: Any,
+        train: TrainConfig,
+        num_classes: int,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.feature_dim = feature_dim
+        self.args = args
+        self.train_cfg = train
+        self.num_classes = num_classes
+
+    @classmethod
+    def make_args(cls, overrides: dict[str, Any] | None = None) -> Any:
+        """The method's ``Args`` with `overrides` applied; unknown keys are a `UserError`."""
+        overrides = overrides or {}
+        known = {f.name for f in dataclasses.fields(cls.Args)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise UserError(
+                f"method '{cls.name}' has no argument(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(known)) or '(none)'}"
+            )
+        return cls.Args(**overrides)
+
+    def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
+        """The multi-view training transform of one RGB PIL image."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build_transform")
+
+    def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+        """The loss of one batch of views (labels are given but unused by SSL methods)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement training_loss")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.backbone(x)
+
+    def training_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> Tensor:
+        views, targets = batch
+        loss = self.training_loss(views, targets)
+        self.log("train_loss", loss, on_step=True, on_epoch=True, batch_size=len(targets))
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.train_cfg
+        if cfg.lr is None:
+            raise ValueError("train.lr must be resolved before training (see resolve_config)")
+        optimizer = torch.optim.SGD(
+            self.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+        epochs = max(1, self.trainer.max_epochs or 1)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return [optimizer], [scheduler]

@@ -1,0 +1,49 @@
+"""SimCLR (Chen et al., ICML 2020, arXiv 2002.05709) from Lightly's parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lightly.loss import NTXentLoss
+from lightly.models.modules import SimCLRProjectionHead
+from lightly.transforms import SimCLRTransform
+from PIL import Image
+from torch import Tensor
+
+from imbssl_bench.methods.base import Method
+
+
+@dataclass(frozen=True)
+class SimCLRArgs:
+    temperature: float = 0.5  # Lightly's NTXentLoss default, used in its CIFAR-10 benchmark
+    hidden_dim: int = 512  # Lightly's CIFAR-10 benchmark (= ResNet-18 feature dim)
+    out_dim: int = 128
+    cj_strength: float = 0.5  # Lightly's small-image setting
+    min_scale: float = 0.08
+    gaussian_blur: float = 0.0  # no blur on 32 px images
+
+
+class SimCLR(Method):
+    name = "simclr"
+    description = "SimCLR: NT-Xent contrastive loss between two views (Chen et al. 2020)"
+    Args = SimCLRArgs
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        a: SimCLRArgs = self.args
+        self.projection_head = SimCLRProjectionHead(self.feature_dim, a.hidden_dim, a.out_dim)
+        self.criterion = NTXentLoss(temperature=a.temperature, gather_distributed=True)
+
+    def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
+        a: SimCLRArgs = self.args
+        return SimCLRTransform(
+            input_size=image_size,
+            cj_strength=a.cj_strength,
+            min_scale=a.min_scale,
+            gaussian_blur=a.gaussian_blur,
+        )
+
+    def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+        z0, z1 = (self.projection_head(self.backbone(v)) for v in views)
+        return self.criterion(z0, z1)

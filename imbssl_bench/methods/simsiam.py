@@ -1,0 +1,46 @@
+"""SimSiam (Chen & He, CVPR 2021, arXiv 2011.10566) from Lightly's parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lightly.loss import NegativeCosineSimilarity
+from lightly.models.modules import SimSiamPredictionHead, SimSiamProjectionHead
+from lightly.transforms import SimSiamTransform
+from PIL import Image
+from torch import Tensor
+
+from imbssl_bench.methods.base import Method
+
+
+@dataclass(frozen=True)
+class SimSiamArgs:
+    proj_dim: int = 2048  # projection hidden and output dim (Liu et al.'s CIFAR setting)
+    pred_hidden_dim: int = 512
+    gaussian_blur: float = 0.0  # no blur on 32 px images
+    min_scale: float = 0.2
+
+
+class SimSiam(Method):
+    name = "simsiam"
+    description = "SimSiam: predictor + stop-gradient, negative cosine loss (Chen & He 2021)"
+    Args = SimSiamArgs
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        a: SimSiamArgs = self.args
+        self.projection_head = SimSiamProjectionHead(self.feature_dim, a.proj_dim, a.proj_dim)
+        self.prediction_head = SimSiamPredictionHead(a.proj_dim, a.pred_hidden_dim, a.proj_dim)
+        self.criterion = NegativeCosineSimilarity()
+
+    def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
+        a: SimSiamArgs = self.args
+        return SimSiamTransform(
+            input_size=image_size, gaussian_blur=a.gaussian_blur, min_scale=a.min_scale
+        )
+
+    def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+        z0, z1 = (self.projection_head(self.backbone(v)) for v in views)
+        p0, p1 = self.prediction_head(z0), self.prediction_head(z1)
+        return 0.5 * (self.criterion(p0, z1.detach()) + self.criterion(p1, z0.detach()))

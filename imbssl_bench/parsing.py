@@ -1,0 +1,58 @@
+"""Parse and check the CLI's comma lists; every mistake is a one-line `UserError`."""
+
+from __future__ import annotations
+
+import math
+
+from imbssl_bench.errors import UserError
+
+
+def _items(text: str, option: str) -> list[str]:
+    items = [x.strip() for x in text.split(",")]
+    if not text.strip() or any(not x for x in items):
+        raise UserError(
+            f"{option} '{text}' has an empty element; give a comma list like {_EXAMPLES[option]}"
+        )
+    return list(dict.fromkeys(items))  # drop repeats, keep order
+
+
+_EXAMPLES = {
+    "--ratios": "1,10,100",
+    "--seeds": "0,1,2",
+    "--method": "simclr,simsiam",
+    "--variants": "base",
+}
+
+
+def parse_ratios(text: str) -> tuple[float, ...]:
+    """``"1,10,100"`` -> ``(1.0, 10.0, 100.0)``; each ratio n_max / n_min must be >= 1."""
+    ratios = []
+    for item in _items(text, "--ratios"):
+        try:
+            value = float(item)
+        except ValueError:
+            raise UserError(f"--ratios: '{item}' is not a number; use e.g. 1,10,100") from None
+        if not math.isfinite(value) or value < 1:
+            raise UserError(
+                f"--ratios: {item} is not a valid imbalance ratio; rho = n_max / "
+                "n_min must be a finite number >= 1 (1 = balanced)"
+            )
+        ratios.append(value)
+    return tuple(dict.fromkeys(ratios))
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    seeds = []
+    for item in _items(text, "--seeds"):
+        try:
+            value = int(item)
+        except ValueError:
+            raise UserError(f"--seeds: '{item}' is not an integer; use e.g. 0,1,2") from None
+        if value < 0:
+            raise UserError(f"--seeds: {value} is negative; seeds must be integers >= 0")
+        seeds.append(value)
+    return tuple(dict.fromkeys(seeds))
+
+
+def parse_names(text: str, option: str) -> tuple[str, ...]:
+    return tuple(_items(text, option))

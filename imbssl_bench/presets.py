@@ -1,0 +1,54 @@
+"""Presets: the backbone, image size and training budget a run uses unless flags say otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imbssl_bench.registry import Registry
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    backbone: str
+    stem: str
+    epochs: int
+    batch_size: int
+    image_size: int | None = None  # None: the dataset's native size
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+for _p in (
+    Preset(
+        "tiny",
+        "digits on a laptop CPU: about a minute per run",
+        backbone="resnet18",
+        stem="timm",
+        epochs=15,
+        batch_size=128,
+    ),
+    Preset(
+        "quick",
+        "CIFAR-sized data on a CPU: minutes per run, far from paper scale",
+        backbone="resnet18",
+        stem="timm",
+        epochs=20,
+        batch_size=256,
+    ),
+    Preset(
+        "standard",
+        "GPU: ResNet-18 with CIFAR stem, 200 epochs, batch 512 (Lightly's CIFAR-10 benchmark)",
+        backbone="resnet18",
+        stem="cifar",
+        epochs=200,
+        batch_size=512,
+    ),
+):
+    PRESETS.add(_p.name, _p)
+
+DEFAULT_PRESET = {"digits": "tiny"}  # every other dataset: "quick"
+
+
+def default_preset(dataset: str) -> str:
+    return DEFAULT_PRESET.get(dataset, "quick")

@@ -1,0 +1,112 @@
+"""Pre-training: a Lightning Trainer fits a `Method` on an image subset."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from imbssl_bench.config import RunConfig
+from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.methods import Method
+from imbssl_bench.progress import NullReporter, Reporter, ReporterCallback
+
+for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+class ViewsDataset(Dataset):
+    """Applies a multi-view transform to images decoded once into memory.
+
+    Lightly's transforms take PIL images (their tensor path is slower on CPU), so the uint8
+    tensors are viewed as HWC arrays once and wrapped per item without copying or decoding.
+    """
+
+    def __init__(self, split: ImageSplit, transform: Callable[[Image.Image], Sequence[Tensor]]):
+        self.hwc = split.images.permute(0, 2, 3, 1).contiguous().numpy()
+        self.targets = split.targets
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[Sequence[Tensor], Tensor]:
+        return self.transform(Image.fromarray(self.hwc[i])), self.targets[i]
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    epochs: int
+    steps: int
+    batch_size: int  # effective: capped by the subset size
+    final_loss: float | None
+    wall_s: float
+
+
+def train_loader(split: ImageSplit, method: Method, cfg: RunConfig, image_size: int) -> DataLoader:
+    batch = min(cfg.train.batch_size, len(split))
+    if batch < 2:
+        raise ValueError(f"cannot train on {len(split)} image(s): batch norm needs at least 2")
+    workers = cfg.runtime.num_workers
+    return DataLoader(
+        ViewsDataset(split, method.build_transform(image_size)),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+
+
+def fit(
+    method: Method,
+    split: ImageSplit,
+    cfg: RunConfig,
+    image_size: int,
+    reporter: Reporter | None = None,
+    epochs: int | None = None,
+    callbacks: Sequence[pl.Callback] = (),
+) -> TrainStats:
+    """Train `method` on `split` for `epochs` (default: the config's) and return stats."""
+    epochs = cfg.train.epochs if epochs is None else epochs
+    loader = train_loader(split, method, cfg, image_size)
+    start = time.perf_counter()
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator=cfg.runtime.accelerator,
+        devices=cfg.runtime.devices,
+        precision=cfg.train.precision,  # type: ignore[arg-type]
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        callbacks=[ReporterCallback(reporter or NullReporter()), *callbacks],
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+        trainer.fit(method, loader)
+    loss = trainer.callback_metrics.get("train_loss_epoch")
+    final_loss = float(loss) if loss is not None else None
+    if final_loss is not None and not torch.isfinite(torch.tensor(final_loss)):
+        raise FloatingPointError(f"training loss is {final_loss} after {epochs} epochs")
+    return TrainStats(
+        epochs,
+        int(trainer.global_step),
+        int(loader.batch_size or 0),
+        final_loss,
+        round(time.perf_counter() - start, 3),
+    )

@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny, fast grid setup and a CLI runner that goes through `main`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from imbssl_bench.cli import main
+from imbssl_bench.grid import GridSpec
+
+# A backbone small enough for CPU tests: timm's 0.4M-parameter test ResNet at 16 px.
+TINY = dict(backbone="test_resnet", stem="cifar", image_size=16, epochs=1, batch_size=64)
+TINY_FLAGS = [
+    "--backbone",
+    "test_resnet",
+    "--stem",
+    "cifar",
+    "--image-size",
+    "16",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+]
+
+
+def tiny_spec(**kw: object) -> GridSpec:
+    return GridSpec(**{"methods": ("simsiam",), "ratios": (1.0,), **TINY, **kw})  # type: ignore[arg-type]
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``imbssl-bench ARGS`` in-process, exactly as the console script does."""
+
+    def run(*args: str) -> CliResult:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

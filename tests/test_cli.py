@@ -1,0 +1,158 @@
+"""The command line as a user meets it: listings, dry runs, bad input, leaderboard."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import TINY_FLAGS
+
+
+def test_listings(cli) -> None:
+    methods = cli("methods", "--json")
+    assert methods.code == 0
+    names = {m["name"]: m for m in json.loads(methods.out)}
+    assert {"simclr", "simsiam", "random"} <= set(names)
+    assert names["simsiam"]["origin"] == "imbssl-bench" and names["simsiam"]["error"] is None
+    datasets = cli("datasets")
+    assert datasets.code == 0
+    for name in ("digits", "cifar10", "cifar100", "imagefolder"):
+        assert name in datasets.out
+
+
+def test_dry_run_json(cli, tmp_path: Path) -> None:
+    res = cli(
+        "run",
+        "--method",
+        "simsiam,simclr",
+        "--ratios",
+        "1,10,100",
+        "--seeds",
+        "0,1",
+        "--out",
+        tmp_path,
+        "--dry-run",
+        "--json",
+    )
+    assert res.code == 0, res.err
+    runs = json.loads(res.out)["runs"]
+    assert len(runs) == 12 and not list(tmp_path.iterdir())
+    r100 = next(r for r in runs if r["ratio"] == 100 and r["method"] == "simsiam")
+    counts = r100["class_counts"]
+    assert counts == sorted(counts, reverse=True) and counts[-1] == max(1, counts[0] // 100)
+    assert r100["n_train"] == sum(r100["class_counts"]) and r100["status"] == "todo"
+
+
+BAD_INPUTS = [
+    (["--ratios", "0"], ">= 1"),
+    (["--ratios", "-5"], ">= 1"),
+    (["--ratios", "abc"], "not a number"),
+    (["--ratios", "1,,10"], "empty element"),
+    (["--ratios", "1,inf"], ">= 1"),
+    (["--method", "nosuch"], "unknown method 'nosuch'; valid: "),
+    (["--dataset", "mnistx"], "unknown dataset 'mnistx'; valid: cifar10"),
+    (["--variants", "magic"], "unknown variant 'magic'; valid: base"),
+    (["--backbone", "resnet19"], "unknown backbone 'resnet19'"),
+    (["--stem", "weird"], "unknown stem 'weird'"),
+    (["--seeds", "0,x"], "not an integer"),
+    (["--seeds", "1.5"], "not an integer"),
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "two"], "--epochs"),
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--dataset", "imagefolder", "--data-root", "/nonexistent/imgs"], "does not exist"),
+    (["--dataset", "imagefolder"], "needs --data-root"),
+    (["--n-max", "100000"], "n_max"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUTS)
+def test_bad_input_is_one_line(cli, tmp_path: Path, args: list[str], message: str) -> None:
+    argv = ["run", "--method", "simsiam", "--out", tmp_path, "--dry-run", *args]
+    if "--method" in args:
+        argv = ["run", "--out", tmp_path, "--dry-run", *args]
+    res = cli(*argv)
+    assert res.code == 2
+    assert res.err.startswith("error: ") and res.err.count("\n") == 1, res.err
+    assert message in res.err
+    assert "Traceback" not in res.err + res.out
+
+
+def test_bad_input_through_the_console_script(tmp_path: Path) -> None:
+    """No traceback and exit code 2 in a real process too."""
+    exe = Path(sys.executable).with_name("imbssl-bench")
+    res = subprocess.run(
+        [str(exe), "run", "--method", "simsiam", "--ratios", "1,,10"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().startswith("error: --ratios '1,,10' has an empty element")
+    assert "Traceback" not in res.stderr
+
+
+def _write_corrupt(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_leaderboard_errors(cli, tmp_path: Path) -> None:
+    res = cli("leaderboard", "--results", tmp_path / "missing", "--out", tmp_path / "lb.md")
+    assert res.code == 2 and "does not exist" in res.err
+    _write_corrupt(tmp_path / "res", "x.json", '{"foo": 1}')
+    res = cli("leaderboard", "--results", tmp_path / "res", "--out", tmp_path / "lb.md")
+    assert res.code == 2 and "x.json" in res.err and res.err.count("\n") == 1
+    _write_corrupt(tmp_path / "res", "x.json", "{broken")
+    res = cli("leaderboard", "--results", tmp_path / "res", "--out", tmp_path / "lb.md")
+    assert res.code == 2 and "corrupt record" in res.err and "x.json" in res.err
+
+
+def test_run_then_leaderboard_and_check(cli, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    res = cli(
+        "run",
+        "--method",
+        "simsiam,random",
+        "--ratios",
+        "1,10",
+        "--out",
+        runs,
+        *TINY_FLAGS,
+        "--json",
+    )
+    assert res.code == 0, res.err
+    results = json.loads(res.out)["results"]
+    assert len(results) == 4 and all(r["status"] == "ok" for r in results)
+    assert len(list(runs.glob("*.json"))) == 4
+
+    rerun = cli(
+        "run",
+        "--method",
+        "simsiam,random",
+        "--ratios",
+        "1,10",
+        "--out",
+        runs,
+        *TINY_FLAGS,
+        "--json",
+    )
+    assert "4 already have a record, 0 to run" in rerun.err
+    assert json.loads(rerun.out)["results"] == results
+
+    board = tmp_path / "LEADERBOARD.md"
+    assert cli("leaderboard", "--results", runs, "--out", board).code == 0
+    text = board.read_text()
+    assert "| simsiam | base |" in text and "| random | base |" in text and "ρ=10" in text
+    ok = cli("leaderboard", "--results", runs, "--out", board, "--check")
+    assert ok.code == 0, ok.out
+
+    simsiam_r1 = next(r for r in results if "simsiam-base-r1-" in r["run_id"])
+    number = f"{100 * simsiam_r1['linear_top1']:.1f}"
+    assert number in text
+    board.write_text(text.replace(number, "99.9" if number != "99.9" else "11.1", 1))
+    stale = cli("leaderboard", "--results", runs, "--out", board, "--check")
+    assert stale.code == 1 and "stale" in stale.err and number in stale.out

@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from imbssl_bench.datasets import create_dataset
+from imbssl_bench.datasets.cifar import CIFAR10
+from imbssl_bench.datasets.imagefolder import ImageFolder
+from imbssl_bench.errors import UserError
+
+
+def make_folder(root: Path, per_class: dict[str, int], size: int = 8, test: int = 2) -> Path:
+    rng = np.random.default_rng(0)
+    for split, counts in (("train", per_class), ("test", dict.fromkeys(per_class, test))):
+        for cls, n in counts.items():
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                pixels = rng.integers(0, 255, size=(size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / cls / f"{i:03d}.png")
+    return root
+
+
+def test_digits_is_fixed_and_decoded_once() -> None:
+    ds = create_dataset("digits")
+    data = ds.load()
+    assert data.train.images.shape[1:] == (3, 32, 32)
+    assert data.train.images.dtype == torch.uint8
+    assert len(data.train) + len(data.test) == 1797 and len(data.classes) == 10
+    assert ds.load() is data  # cached, not decoded again
+    assert ds.pool_counts() == np.bincount(data.train.targets.numpy()).tolist()
+
+
+def test_imagefolder_loads_and_counts_without_decoding(tmp_path: Path) -> None:
+    root = make_folder(tmp_path, {"cat": 5, "ant": 3})
+    ds = ImageFolder(root)
+    assert ds.classes == ["ant", "cat"] and ds.pool_counts() == [3, 5]
+    assert ds.image_size == 8
+    data = ds.load()
+    assert data.train.images.shape == (8, 3, 8, 8) and data.test.targets.tolist() == [0, 0, 1, 1]
+    other = ImageFolder(make_folder(tmp_path / "b", {"cat": 4, "ant": 3}))
+    assert ds.fingerprint() != other.fingerprint()
+
+
+def test_imagefolder_bad_trees(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        ImageFolder(tmp_path / "nope")
+    (tmp_path / "only_train" / "train").mkdir(parents=True)
+    with pytest.raises(UserError, match="no 'test/' folder"):
+        ImageFolder(tmp_path / "only_train")
+    root = make_folder(tmp_path / "empty_class", {"a": 2})
+    (root / "train" / "b").mkdir()
+    with pytest.raises(UserError, match="holds no images"):
+        ImageFolder(root).train_targets()
+    mixed = make_folder(tmp_path / "mixed", {"a": 2})
+    Image.new("RGB", (9, 9)).save(mixed / "train" / "a" / "zzz.png")
+    with pytest.raises(UserError, match="one size"):
+        ImageFolder(mixed).load()
+
+
+def test_cifar_offline_and_absent_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="cifar-10-batches-py"):
+        CIFAR10(tmp_path, download=False).train_targets()

@@ -1,0 +1,68 @@
+"""End-to-end: plan -> train -> evaluate -> record, on tiny digits runs."""
+
+from pathlib import Path
+
+import pytest
+
+from imbssl_bench.grid import plan_grid, run_grid
+from imbssl_bench.methods import get_method
+from imbssl_bench.records import read_record
+
+from .conftest import tiny_spec
+
+
+def test_plan_resolves_config_and_counts(tmp_path: Path) -> None:
+    plan = plan_grid(tiny_spec(ratios=(1.0, 10.0), seeds=(0, 1)), tmp_path)
+    assert len(plan) == 4 and {p.status for p in plan} == {"todo"}
+    cfg = plan[0].config
+    assert cfg.train.lr == pytest.approx(0.06 * 64 / 128)
+    assert cfg.imbalance.n_max == min(p.class_counts[0] for p in plan)
+    assert cfg.method_args["proj_dim"] == 2048
+    assert len({p.run_id for p in plan}) == 4
+    r10 = next(p for p in plan if p.config.imbalance.ratio == 10)
+    assert r10.class_counts[0] / r10.class_counts[-1] == pytest.approx(10, rel=0.1)
+
+
+def test_grid_writes_records_and_skips_on_rerun(tmp_path: Path) -> None:
+    spec = tiny_spec(methods=("simsiam", "random"), ratios=(1.0, 10.0))
+    records = run_grid(plan_grid(spec, tmp_path))
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    for r in records:
+        m = r["metrics"]
+        assert 0 <= m["linear_top1"] <= 1 and 0 <= m["knn_top1"] <= 1
+        assert len(m["per_class_acc"]) == 10 and set(m["group_acc"]) == {"many", "medium", "few"}
+        assert r["n_train"] == sum(r["class_counts"]) and r["env"]["packages"]["torch"]
+        assert r["config"]["model"]["stem"] == "cifar"
+    random_rec = next(r for r in records if r["method"] == "random")
+    assert random_rec["config"]["train"]["epochs"] == 0 and random_rec["train"]["steps"] == 0
+    trained = next(r for r in records if r["method"] == "simsiam")
+    assert trained["train"]["steps"] >= 1 and trained["train"]["final_loss"] is not None
+
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")}
+    plan = plan_grid(spec, tmp_path)
+    assert {p.status for p in plan} == {"ok"}
+    assert run_grid(plan) == records
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")} == mtimes
+
+
+def test_a_crashing_run_gets_a_failed_record_and_the_grid_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simsiam = get_method("simsiam")
+
+    def boom(self, views, targets):  # type: ignore[no-untyped-def]
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(simsiam, "training_loss", boom)
+    records = run_grid(plan_grid(tiny_spec(methods=("simsiam", "random")), tmp_path))
+    by_method = {r["method"]: r for r in records}
+    assert by_method["simsiam"]["status"] == "failed"
+    assert "injected failure" in by_method["simsiam"]["error"]
+    assert by_method["random"]["status"] == "ok"
+    failed_path = next(p.path for p in plan_grid(tiny_spec(), tmp_path))
+    assert read_record(failed_path)["status"] == "failed"
+
+    monkeypatch.undo()
+    plan = plan_grid(tiny_spec(), tmp_path)
+    assert run_grid(plan)[0]["status"] == "failed"  # skipped: the failed record stays
+    assert run_grid(plan, retry_failed=True)[0]["status"] == "ok"

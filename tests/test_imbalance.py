@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from imbssl_bench.errors import UserError
+from imbssl_bench.imbalance import class_counts, class_ranks, exponential_profile, sample_subset
+
+CIFAR_POOL = [5000] * 10
+
+
+@pytest.mark.parametrize(
+    ("n_max", "ratio", "total"),
+    [(5000, 10, 20_431), (5000, 100, 12_406), (4500, 100, 11_165), (5000, 1, 50_000)],
+)
+def test_cifar10_lt_totals(n_max: int, ratio: float, total: int) -> None:
+    assert sum(class_counts(CIFAR_POOL, ratio, n_max)) == total
+
+
+def test_cifar10_rho100_per_class() -> None:
+    assert class_counts(CIFAR_POOL, 100, 5000) == [
+        5000,
+        2997,
+        1796,
+        1077,
+        645,
+        387,
+        232,
+        139,
+        83,
+        50,
+    ]
+
+
+def test_profile_is_monotone_and_hits_both_ends() -> None:
+    counts = exponential_profile(1000, 50, 7)
+    assert counts[0] == 1000 and counts[-1] == 20
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_class_order_reverse_and_permutation() -> None:
+    assert class_counts([100] * 3, 4, 100, class_order="reverse") == [25, 50, 100]
+    assert class_counts([100] * 3, 4, 100, class_order="1,0,2") == [50, 100, 25]
+    random_a = class_ranks(10, "random", seed=3)
+    assert random_a == class_ranks(10, "random", seed=3)
+    assert sorted(random_a) == list(range(10))
+
+
+@pytest.mark.parametrize("order", ["0,1", "0,0,1", "a,b,c", "sideways"])
+def test_bad_class_order(order: str) -> None:
+    with pytest.raises(UserError, match="class-order"):
+        class_counts([10] * 3, 2, 10, class_order=order)
+
+
+def test_bad_ratio_and_n_max() -> None:
+    with pytest.raises(UserError, match=">= 1"):
+        class_counts([10] * 3, 0.5, 10)
+    with pytest.raises(UserError, match="n_max"):
+        class_counts([10] * 3, 2, 11)
+
+
+def test_subset_is_seeded_and_exact() -> None:
+    targets = np.repeat(np.arange(4), 50)
+    counts = [50, 20, 8, 3]
+    a = sample_subset(targets, counts, seed=0)
+    assert np.bincount(targets[a]).tolist() == counts
+    assert np.array_equal(a, sample_subset(targets, counts, seed=0))
+    assert not np.array_equal(a, sample_subset(targets, counts, seed=1))
+    assert len(np.unique(a)) == len(a)

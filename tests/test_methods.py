@@ -1,0 +1,41 @@
+"""Every registered method: builds from the registry, takes a training step, loss finite."""
+
+import pytest
+import torch
+
+from imbssl_bench.backbones import create_backbone
+from imbssl_bench.config import RunConfig, TrainConfig
+from imbssl_bench.datasets import create_dataset
+from imbssl_bench.errors import UserError
+from imbssl_bench.methods import create_method, get_method, method_names
+from imbssl_bench.training import train_loader
+
+TRAINED = [name for name in method_names() if get_method(name).trains]
+
+
+def test_builtins_are_registered() -> None:
+    assert {"simclr", "simsiam", "random"} <= set(method_names())
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_one_step_has_a_finite_loss_and_moves_the_backbone(name: str) -> None:
+    torch.manual_seed(0)
+    backbone, dim = create_backbone("test_resnet", "cifar")
+    method = create_method(name, backbone, dim, {}, TrainConfig(lr=0.05), num_classes=10)
+    split = create_dataset("digits").load().train.subset(torch.arange(32).numpy())
+    cfg = RunConfig(method=name, train=TrainConfig(batch_size=16))
+    views, targets = next(iter(train_loader(split, method, cfg, image_size=16)))
+    assert len(views) >= 2 and views[0].shape == (16, 3, 16, 16)
+    before = [p.detach().clone() for p in method.backbone.parameters()]
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.05)
+    loss = method.training_loss(views, targets)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    optimizer.step()
+    after = method.backbone.parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_unknown_method_argument_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="no argument"):
+        get_method("simclr").make_args({"temprature": 0.2})

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from imbssl_bench.probes import knn_predict, linear_predict
+
+
+@pytest.fixture
+def blobs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Four well separated classes in 16 dimensions."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(4, 16)) * 5
+    y_train, y_test = np.repeat(np.arange(4), 50), np.repeat(np.arange(4), 20)
+    x_train = centers[y_train] + rng.normal(size=(200, 16)) * 0.3
+    x_test = centers[y_test] + rng.normal(size=(80, 16)) * 0.3
+    return x_train.astype(np.float32), y_train, x_test.astype(np.float32), y_test
+
+
+def test_knn_separable(blobs) -> None:
+    x_train, y_train, x_test, y_test = blobs
+    assert (knn_predict(x_train, y_train, x_test, 4, k=20) == y_test).all()
+
+
+def test_knn_caps_k_at_bank_size(blobs) -> None:
+    x_train, y_train, x_test, y_test = blobs
+    pred = knn_predict(x_train[:30], y_train[:30], x_test, 4, k=200)
+    assert pred.shape == y_test.shape
+
+
+def test_knn_votes_are_similarity_weighted() -> None:
+    bank = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
+    labels = np.array([0, 1, 1])
+    query = np.array([[1.0, 0.05]], dtype=np.float32)
+    # two class-1 neighbours with similarity ~0.05 lose to one class-0 neighbour at ~1.0
+    assert knn_predict(bank, labels, query, 2, k=3, temperature=0.1).tolist() == [0]
+
+
+def test_linear_separable(blobs) -> None:
+    x_train, y_train, x_test, y_test = blobs
+    assert (linear_predict(x_train, y_train, x_test) == y_test).all()
+
+
+def test_probes_fail_on_random_labels(blobs) -> None:
+    x_train, _, x_test, y_test = blobs
+    shuffled = np.random.default_rng(1).integers(0, 4, size=len(x_train))
+    assert (knn_predict(x_train, shuffled, x_test, 4) == y_test).mean() < 0.7

@@ -1,0 +1,81 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from imbssl_bench.errors import UserError
+from imbssl_bench.records import SCHEMA, load_records, read_record, write_record
+
+
+def make_record(run_id: str = "r1", **kw: object) -> dict:
+    record = {
+        "schema": SCHEMA,
+        "run_id": run_id,
+        "status": "ok",
+        "method": "simsiam",
+        "variant": "base",
+        "dataset": "digits",
+        "ratio": 10.0,
+        "seed": 0,
+        "class_counts": [5, 3, 1],
+        "n_train": 9,
+        "config": {"method": "simsiam"},
+        "metrics": {
+            "knn_top1": 0.5,
+            "linear_top1": 0.6,
+            "per_class_acc": [0.7, 0.6, None],
+            "group_acc": {"many": 0.7, "medium": 0.6, "few": None},
+            "per_class_std": 0.05,
+        },
+        "wall_s": 1.5,
+        "env": {"device": "cpu"},
+    }
+    record.update(kw)
+    return record
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "r1.json"
+    write_record(path, make_record())
+    assert read_record(path) == make_record()
+    assert [p.name for p in path.parent.iterdir()] == ["r1.json"]  # no temp file left
+
+
+def test_nan_is_stored_as_null(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    write_record(path, make_record(wall_s=float("nan")))
+    assert json.loads(path.read_text())["wall_s"] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("{not json", "corrupt record"),
+        ('{"hello": 1}', "not an imbssl-bench record"),
+        ("[1, 2]", "not an imbssl-bench record"),
+        ("", "corrupt record"),
+    ],
+)
+def test_corrupt_or_foreign_file_is_named(tmp_path: Path, content: str, match: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(UserError, match=match) as info:
+        read_record(path)
+    assert "bad.json" in str(info.value)
+
+
+def test_missing_keys_are_named(tmp_path: Path) -> None:
+    record = make_record()
+    del record["metrics"]["knn_top1"]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record))
+    with pytest.raises(UserError, match=r"metrics\.knn_top1"):
+        read_record(path)
+
+
+def test_load_records_sorted_and_missing_folder(tmp_path: Path) -> None:
+    write_record(tmp_path / "b.json", make_record("b"))
+    write_record(tmp_path / "a.json", make_record("a"))
+    assert [r["run_id"] for r in load_records(tmp_path)] == ["a", "b"]
+    with pytest.raises(UserError, match="does not exist"):
+        load_records(tmp_path / "nope")
