@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, log_path=False)
 
 GRID = "Grid"
 SETUP = "Setup (override the preset)"
@@ -221,6 +221,10 @@ def _show_results(records: list[dict[str, Any]], as_json: bool) -> None:
         rows.append(
             {
                 "run_id": r["run_id"],
+                "method": r["method"],
+                "variant": r["variant"],
+                "ratio": r["ratio"],
+                "seed": r["seed"],
                 "status": r["status"],
                 "linear_top1": m.get("linear_top1"),
                 "knn_top1": m.get("knn_top1"),
@@ -232,21 +236,24 @@ def _show_results(records: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps({"results": rows}, indent=2))
         return
-    table = Table(title="results (top-1 on the balanced test set)")
-    for col in ("run id", "status", "linear", "kNN", "few (linear)", "wall s"):
+    table = Table(title="top-1 on the balanced test set")
+    for col in ("method", "variant", "ratio", "seed", "status", "linear", "kNN", "few", "s"):
         table.add_column(col)
+
+    def fmt(x: float | None) -> str:
+        return "–" if x is None else f"{x:.3f}"
+
     for row in rows:
-
-        def fmt(x: float | None) -> str:
-            return "–" if x is None else f"{x:.3f}"
-
         table.add_row(
-            row["run_id"],
+            row["method"],
+            row["variant"],
+            f"{row['ratio']:g}",
+            str(row["seed"]),
             row["status"],
             fmt(row["linear_top1"]),
             fmt(row["knn_top1"]),
             fmt(row["few"]),
-            f"{row['wall_s']:.0f}",
+            f"{row['wall_s']:.0f}" if row["wall_s"] is not None else "–",
         )
     out.print(table)
 

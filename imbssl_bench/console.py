@@ -67,11 +67,14 @@ class RichReporter:
     def run_finished(self, record: dict[str, Any]) -> None:
         if self.grid is not None:
             self.progress.advance(self.grid)
+        r = record
+        name = f"{r['method']}/{r['variant']} ratio {r['ratio']:g} seed {r['seed']}"
         if record["status"] == "ok":
             m = record["metrics"]
             self.console.log(
-                f"[green]done[/] {record['run_id']}  linear {m['linear_top1']:.3f}"
-                f"  kNN {m['knn_top1']:.3f}  ({record['wall_s']:.0f} s)"
+                f"[green]done[/] {name}: linear {m['linear_top1']:.3f}, kNN {m['knn_top1']:.3f}"
+                f" ({record['wall_s']:.0f} s)",
+                highlight=False,
             )
         else:
-            self.console.log(f"[red]failed[/] {record['run_id']}: {record['error']}")
+            self.console.log(f"[red]failed[/] {name}: {record['error']}", highlight=False)

@@ -22,10 +22,10 @@ PRESETS: Registry[Preset] = Registry("preset")
 for _p in (
     Preset(
         "tiny",
-        "digits on a laptop CPU: about a minute per run",
-        backbone="resnet18",
+        "digits on a 2-core CPU: under a minute per run (ResNet-10-T, timm stem)",
+        backbone="resnet10t",
         stem="timm",
-        epochs=15,
+        epochs=10,
         batch_size=128,
     ),
     Preset(

@@ -98,6 +98,7 @@ def fit(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+        warnings.filterwarnings("ignore", ".*treespec.*")  # Lightning vs newer torch, harmless
         trainer.fit(method, loader)
     loss = trainer.callback_metrics.get("train_loss_epoch")
     final_loss = float(loss) if loss is not None else None
