@@ -187,29 +187,20 @@ def _show_plan(plan: list[Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps({"runs": [p.summary() for p in plan]}, indent=2))
         return
-    table = Table(title=f"{len(plan)} planned runs")
-    for col in (
-        "run id",
-        "method",
-        "variant",
-        "ratio",
-        "seed",
-        "n_train",
-        "class counts",
-        "status",
-    ):
-        table.add_column(col)
+    table = Table(title=f"{len(plan)} planned runs (n_train: images in the subset)")
+    for col in ("method", "variant", "ratio", "seed", "n_train", "status"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("class counts")
     for p in plan:
         s = p.summary()
         table.add_row(
-            s["run_id"],
             s["method"],
             s["variant"],
             f"{s['ratio']:g}",
             str(s["seed"]),
             str(s["n_train"]),
-            ",".join(map(str, s["class_counts"])),
             s["status"],
+            " ".join(map(str, s["class_counts"])),
         )
     out.print(table)
 

@@ -51,14 +51,14 @@ class RichReporter:
     def run_started(self, index: int, total: int, label: str) -> None:
         if self.grid is None:
             self.grid = self.progress.add_task("runs", total=total, info="")
-            self.run = self.progress.add_task("", total=None, info="")
         self.label = label
         self.progress.update(self.grid, completed=index, info=label)
         self.stage("starting")
 
     def stage(self, name: str, total: int | None = None) -> None:
-        if self.run is not None:
-            self.progress.reset(self.run, total=total, description=f"  {name}", info="")
+        if self.run is not None:  # a fresh task: rich cannot reset a total back to unknown
+            self.progress.remove_task(self.run)
+        self.run = self.progress.add_task(f"  {name}", total=total, info="")
 
     def advance(self, info: str = "") -> None:
         if self.run is not None:

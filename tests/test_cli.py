@@ -113,33 +113,14 @@ def test_leaderboard_errors(cli, tmp_path: Path) -> None:
 
 def test_run_then_leaderboard_and_check(cli, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    res = cli(
-        "run",
-        "--method",
-        "simsiam,random",
-        "--ratios",
-        "1,10",
-        "--out",
-        runs,
-        *TINY_FLAGS,
-        "--json",
-    )
+    args = ["run", "--method", "simsiam,random", "--ratios", "1,10", "--out", runs, *TINY_FLAGS]
+    res = cli(*args, "--json")
     assert res.code == 0, res.err
     results = json.loads(res.out)["results"]
     assert len(results) == 4 and all(r["status"] == "ok" for r in results)
     assert len(list(runs.glob("*.json"))) == 4
 
-    rerun = cli(
-        "run",
-        "--method",
-        "simsiam,random",
-        "--ratios",
-        "1,10",
-        "--out",
-        runs,
-        *TINY_FLAGS,
-        "--json",
-    )
+    rerun = cli(*args, "--json")
     assert "4 already have a record, 0 to run" in rerun.err
     assert json.loads(rerun.out)["results"] == results
 

@@ -39,3 +39,28 @@ def test_one_step_has_a_finite_loss_and_moves_the_backbone(name: str) -> None:
 def test_unknown_method_argument_is_a_user_error() -> None:
     with pytest.raises(UserError, match="no argument"):
         get_method("simclr").make_args({"temprature": 0.2})
+
+
+def test_broken_and_clashing_plugins_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    import imbssl_bench.methods as registry
+
+    fake = [
+        EntryPoint("simsiam", "imbssl_bench.methods.simsiam:SimSiam", registry.GROUP),
+        EntryPoint("broken", "no_such_module_xyz:Thing", registry.GROUP),
+        EntryPoint("twice", "imbssl_bench.methods.simclr:SimCLR", registry.GROUP),
+        EntryPoint("twice", "imbssl_bench.methods.simsiam:SimSiam", registry.GROUP),
+    ]
+    monkeypatch.setattr(registry, "entry_points", lambda group: fake)
+    registry.discover.cache_clear()
+    try:
+        infos = {(i.name, i.target): i for i in registry.list_methods()}
+        assert "ModuleNotFoundError" in (infos["broken", "no_such_module_xyz:Thing"].error or "")
+        assert registry.get_method("simsiam").name == "simsiam"  # the others still work
+        with pytest.raises(UserError, match="failed to load"):
+            registry.get_method("broken")
+        with pytest.raises(UserError, match="registered by"):
+            registry.get_method("twice")
+    finally:
+        registry.discover.cache_clear()

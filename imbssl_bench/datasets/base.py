@@ -68,16 +68,17 @@ class DatasetSource(ABC):
     def _load(self) -> ImageData: ...
 
     @cached_property
-    def data(self) -> ImageData:
+    def _data(self) -> ImageData:
         return self._load()
 
     def load(self) -> ImageData:
-        return self.data
+        """All images, decoded on the first call only."""
+        return self._data
 
     @property
     def image_size(self) -> int:
         """Native side length in pixels (images are square after loading)."""
-        return int(self.data.train.images.shape[-1])
+        return int(self.load().train.images.shape[-1])
 
     def fingerprint(self) -> str:
         """Identifies the data when the name alone does not (e.g. an image folder)."""

@@ -8,7 +8,7 @@ error and does not affect the others; two plugins claiming one name are refused 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib.metadata import EntryPoint, entry_points
 
 from torch import nn
@@ -36,28 +36,18 @@ class MethodInfo:
 
 def _load(ep: EntryPoint) -> MethodInfo:
     dist = ep.dist
-    origin, version = (dist.name, dist.version) if dist else ("?", "?")
+    info = partial(
+        MethodInfo, ep.name, dist.name if dist else "?", dist.version if dist else "?", ep.value
+    )
     try:
         obj = ep.load()
     except Exception as exc:  # a broken plugin must not break the others
-        return MethodInfo(ep.name, origin, version, ep.value, error=f"{type(exc).__name__}: {exc}")
+        return info(error=f"{type(exc).__name__}: {exc}")
     if not (isinstance(obj, type) and issubclass(obj, Method)):
-        return MethodInfo(
-            ep.name,
-            origin,
-            version,
-            ep.value,
-            error="not a subclass of imbssl_bench.methods.Method",
-        )
+        return info(error="not a subclass of imbssl_bench.methods.Method")
     if obj.name != ep.name:
-        return MethodInfo(
-            ep.name,
-            origin,
-            version,
-            ep.value,
-            error=f"class says name '{obj.name}' but is registered as '{ep.name}'",
-        )
-    return MethodInfo(ep.name, origin, version, ep.value, cls=obj)
+        return info(error=f"class says name '{obj.name}' but is registered as '{ep.name}'")
+    return info(cls=obj)
 
 
 @cache

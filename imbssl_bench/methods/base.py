@@ -1,9 +1,10 @@
 """The method API: a LightningModule that owns its heads, views and loss.
 
 A method plugin subclasses `Method`, sets `name`/`description`, optionally an ``Args``
-dataclass of hyperparameters (stored resolved in every record), and implements
-`build_transform` and `training_loss`. The harness gives it a headless backbone, the feature
-dimension, the training config and the number of classes; the Trainer owns the loop.
+dataclass of hyperparameters (stored resolved in every record), and implements `build`
+(heads and losses), `build_transform` (the views) and `training_loss`. The harness gives it a
+headless backbone, the feature dimension, the training config and the number of classes; the
+Trainer owns the loop, devices and precision.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class Method(pl.LightningModule):
         self.args = args
         self.train_cfg = train
         self.num_classes = num_classes
+        self.build()
+
+    def build(self) -> None:
+        """Create the heads and losses from ``self.feature_dim`` and ``self.args``."""
 
     @classmethod
     def make_args(cls, overrides: dict[str, Any] | None = None) -> Any:

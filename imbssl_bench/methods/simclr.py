@@ -29,8 +29,7 @@ class SimCLR(Method):
     description = "SimCLR: NT-Xent contrastive loss between two views (Chen et al. 2020)"
     Args = SimCLRArgs
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def build(self) -> None:
         a: SimCLRArgs = self.args
         self.projection_head = SimCLRProjectionHead(self.feature_dim, a.hidden_dim, a.out_dim)
         self.criterion = NTXentLoss(temperature=a.temperature, gather_distributed=True)

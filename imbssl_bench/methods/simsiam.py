@@ -27,8 +27,7 @@ class SimSiam(Method):
     description = "SimSiam: predictor + stop-gradient, negative cosine loss (Chen & He 2021)"
     Args = SimSiamArgs
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def build(self) -> None:
         a: SimSiamArgs = self.args
         self.projection_head = SimSiamProjectionHead(self.feature_dim, a.proj_dim, a.proj_dim)
         self.prediction_head = SimSiamPredictionHead(a.proj_dim, a.pred_hidden_dim, a.proj_dim)
