@@ -4,6 +4,7 @@ missing, and write one record per run."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 import traceback
 from dataclasses import dataclass
@@ -148,25 +149,18 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
     source = create_dataset(spec.dataset, spec.data_root)
     pool = source.pool_counts()
     plan = []
-    for method in spec.methods:
-        for variant in spec.variants:
-            for ratio in spec.ratios:
-                for seed in spec.seeds:
-                    cfg = dataclasses.replace(
-                        base,
-                        method=method,
-                        variant=variant,
-                        seed=seed,
-                        imbalance=dataclasses.replace(base.imbalance, ratio=float(ratio)),
-                    )
-                    cfg = resolve_config(cfg, source)
-                    imb = cfg.imbalance
-                    counts = class_counts(
-                        pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, seed
-                    )
-                    path = record_path(out_dir, cfg.run_id())
-                    status = read_record(path)["status"] if path.exists() else "todo"
-                    plan.append(PlannedRun(cfg, counts, path, status))
+    grid = itertools.product(spec.methods, spec.variants, spec.ratios, spec.seeds)
+    for method, variant, ratio, seed in grid:
+        imbalance = dataclasses.replace(base.imbalance, ratio=float(ratio))
+        cfg = dataclasses.replace(
+            base, method=method, variant=variant, seed=seed, imbalance=imbalance
+        )
+        cfg = resolve_config(cfg, source)
+        imb = cfg.imbalance
+        counts = class_counts(pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, seed)
+        path = record_path(out_dir, cfg.run_id())
+        status = read_record(path)["status"] if path.exists() else "todo"
+        plan.append(PlannedRun(cfg, counts, path, status))
     return plan
 
 

@@ -78,6 +78,10 @@ class ImageFolder(DatasetSource):
         return self._files("train")
 
     @cached_property
+    def _test_files(self) -> tuple[list[Path], np.ndarray]:
+        return self._files("test")
+
+    @cached_property
     def classes(self) -> list[str]:  # type: ignore[override]
         folder = self.root / "train"
         names = sorted(d.name for d in folder.iterdir() if d.is_dir())
@@ -99,7 +103,7 @@ class ImageFolder(DatasetSource):
 
     def fingerprint(self) -> str:
         """Class names and per-class file counts: tells different folders apart in run ids."""
-        test_labels = self._files("test")[1]
+        test_labels = self._test_files[1]
         blob = repr((self.classes, self.pool_counts(), np.bincount(test_labels).tolist()))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -127,7 +131,7 @@ class ImageFolder(DatasetSource):
 
     def _load(self) -> ImageData:
         train_files, train_labels = self._train_files
-        test_files, test_labels = self._files("test")
+        test_files, test_labels = self._test_files
         return ImageData(
             classes=self.classes,
             train=ImageSplit(self._decode(train_files), torch.from_numpy(train_labels)),
