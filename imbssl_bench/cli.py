@@ -161,6 +161,9 @@ def run(
         _show_plan(plan, as_json)
         return
     from imbssl_bench.console import RichReporter
+    from imbssl_bench.records import check_writable
+
+    check_writable(out_dir)
 
     todo = sum(p.status == "todo" or (retry_failed and p.status == "failed") for p in plan)
     err.print(

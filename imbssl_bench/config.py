@@ -116,6 +116,6 @@ class RunConfig:
         return cls(**kwargs)
 
 
-def replace(cfg: Any, **changes: Any) -> Any:
+def override(cfg: Any, **changes: Any) -> Any:
     """`dataclasses.replace` that ignores ``None`` values (timm's create_model style)."""
     return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})

@@ -25,7 +25,7 @@ from imbssl_bench.config import (
     RunConfig,
     RuntimeConfig,
     TrainConfig,
-    replace,
+    override,
 )
 from imbssl_bench.datasets import DatasetSource, create_dataset
 from imbssl_bench.envinfo import collect_env
@@ -102,16 +102,16 @@ def template(spec: GridSpec) -> RunConfig:
         method="",
         preset=preset.name,
         data=DataConfig(spec.dataset, image_size=spec.image_size or preset.image_size),
-        imbalance=replace(ImbalanceConfig(), n_max=spec.n_max, class_order=spec.class_order),
+        imbalance=override(ImbalanceConfig(), n_max=spec.n_max, class_order=spec.class_order),
         model=ModelConfig(spec.backbone or preset.backbone, spec.stem or preset.stem),
-        train=replace(
+        train=override(
             TrainConfig(epochs=preset.epochs, batch_size=preset.batch_size),
             epochs=spec.epochs,
             batch_size=spec.batch_size,
             lr=spec.lr,
             precision=spec.precision,
         ),
-        runtime=replace(
+        runtime=override(
             RuntimeConfig(data_root=spec.data_root),
             accelerator=spec.accelerator,
             devices=spec.devices,
@@ -135,7 +135,7 @@ def resolve_config(cfg: RunConfig, source: DatasetSource) -> RunConfig:
         data=dataclasses.replace(
             cfg.data, image_size=image_size, fingerprint=source.fingerprint() or None
         ),
-        imbalance=replace(cfg.imbalance, n_max=cfg.imbalance.n_max or min(source.pool_counts())),
+        imbalance=override(cfg.imbalance, n_max=cfg.imbalance.n_max or min(source.pool_counts())),
         model=dataclasses.replace(
             cfg.model, stem=resolve_stem(cfg.model.backbone, cfg.model.stem, image_size)
         ),

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
 
 SCHEMA = "imbssl-bench/record/v1"
@@ -67,6 +68,12 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def check_writable(folder: Path) -> None:
+    """Fail before any training when records could not be written to `folder`."""
+    write_text_atomic(Path(folder) / ".write-check", "")
+    (Path(folder) / ".write-check").unlink()
+
+
 def write_record(path: Path, record: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(_clean(record), indent=2, allow_nan=False) + "\n")
 
@@ -78,7 +85,7 @@ def read_record(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(
             f"corrupt record '{path}' ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}); delete it or move it out of the "
+            f"{(str(exc).splitlines() or [''])[0]}); delete it or move it out of the "
             "results folder"
         ) from None
     if not isinstance(record, dict) or record.get("schema") != SCHEMA:
@@ -96,6 +103,13 @@ def read_record(path: Path) -> dict[str, Any]:
             f"record '{path}' lacks {', '.join(missing)}; it is corrupt: delete it "
             "and rerun that run"
         )
+    try:
+        RunConfig.from_dict(record["config"])
+    except (TypeError, AttributeError) as exc:
+        raise UserError(
+            f"record '{path}' has an invalid config ({exc}); it is corrupt or from a newer "
+            "imbssl-bench: delete it or upgrade"
+        ) from None
     return record
 
 

@@ -137,3 +137,12 @@ def test_run_then_leaderboard_and_check(cli, tmp_path: Path) -> None:
     board.write_text(text.replace(number, "99.9" if number != "99.9" else "11.1", 1))
     stale = cli("leaderboard", "--results", runs, "--out", board, "--check")
     assert stale.code == 1 and "stale" in stale.err and number in stale.out
+
+
+def test_unwritable_out_fails_before_training(cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    res = cli("run", "--method", "simsiam", "--out", blocker / "runs", *TINY_FLAGS)
+    assert res.code == 2 and "cannot write" in res.err and res.err.count("\n") == 1
+    res = cli("run", "--method", "simsiam", "--out", blocker, *TINY_FLAGS)
+    assert res.code == 2 and "is a file" in res.err

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from imbssl_bench.config import RunConfig
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import get_method
 from imbssl_bench.records import read_record
@@ -33,6 +34,7 @@ def test_grid_writes_records_and_skips_on_rerun(tmp_path: Path) -> None:
         assert len(m["per_class_acc"]) == 10 and set(m["group_acc"]) == {"many", "medium", "few"}
         assert r["n_train"] == sum(r["class_counts"]) and r["env"]["packages"]["torch"]
         assert r["config"]["model"]["stem"] == "cifar"
+        assert RunConfig.from_dict(r["config"]).run_id() == r["run_id"]  # self-describing
     random_rec = next(r for r in records if r["method"] == "random")
     assert random_rec["config"]["train"]["epochs"] == 0 and random_rec["train"]["steps"] == 0
     trained = next(r for r in records if r["method"] == "simsiam")

@@ -79,3 +79,10 @@ def test_load_records_sorted_and_missing_folder(tmp_path: Path) -> None:
     assert [r["run_id"] for r in load_records(tmp_path)] == ["a", "b"]
     with pytest.raises(UserError, match="does not exist"):
         load_records(tmp_path / "nope")
+
+
+def test_invalid_config_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(make_record(config={"method": "x", "train": {"epohcs": 3}})))
+    with pytest.raises(UserError, match="invalid config"):
+        read_record(path)
