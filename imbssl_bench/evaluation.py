@@ -24,6 +24,7 @@ def evaluate(
     backbone: nn.Module,
     data: ImageData,
     class_counts: Sequence[int],
+    ranks: Sequence[int],
     cfg: EvalConfig,
     image_size: int,
     device: str | torch.device,
@@ -44,7 +45,7 @@ def evaluate(
     for name, probe in PROBES.items():
         stage(f"{name} probe")
         pred = probe(train_x, train_y, test_x, len(data.classes), cfg, seed)
-        summary = summarize(test_y, pred, class_counts)
+        summary = summarize(test_y, pred, class_counts, ranks)
         metrics[f"{name}_top1"] = summary["top1"]
         if name == PRIMARY_PROBE:
             metrics.update(

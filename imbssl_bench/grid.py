@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import time
 import traceback
 from dataclasses import dataclass
@@ -31,11 +32,12 @@ from imbssl_bench.datasets import DatasetSource, create_dataset
 from imbssl_bench.envinfo import collect_env
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation import evaluate
-from imbssl_bench.imbalance import class_counts, sample_subset
+from imbssl_bench.imbalance import class_counts, class_ranks, sample_subset
 from imbssl_bench.methods import create_method, get_method
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.records import SCHEMA, read_record, record_path, write_record
+from imbssl_bench.training import check_runtime
 from imbssl_bench.variants import VARIANTS, PretrainContext
 
 
@@ -145,7 +147,10 @@ def resolve_config(cfg: RunConfig, source: DatasetSource) -> RunConfig:
 
 
 def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
+    if spec.lr is not None and not (math.isfinite(spec.lr) and spec.lr > 0):
+        raise UserError(f"--lr {spec.lr} must be a finite number > 0")
     base = template(spec)
+    check_runtime(base)
     source = create_dataset(spec.dataset, spec.data_root)
     pool = source.pool_counts()
     plan = []
@@ -217,6 +222,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         result.backbone,
         data,
         run.class_counts,
+        class_ranks(len(data.classes), cfg.imbalance.class_order, cfg.seed),
         cfg.eval,
         image_size,
         device,

@@ -1,7 +1,7 @@
 """Accuracy metrics for imbalanced pre-training: per class, per frequency group, spread.
 
 Groups follow SDCLR / BCL: classes ranked by their count in the pre-training subset (ties by
-class index) and cut in thirds, the larger third(s) first; CIFAR-10 -> 4 many, 3 medium, 3 few.
+profile rank) and cut in thirds, the larger third(s) first; CIFAR-10 -> 4 many, 3 medium, 3 few.
 Accuracies are fractions in [0, 1].
 """
 
@@ -28,7 +28,9 @@ def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int)
         return (hits / totals).tolist()
 
 
-def group_split(class_counts: Sequence[int]) -> dict[str, list[int]]:
+def group_split(
+    class_counts: Sequence[int], ranks: Sequence[int] | None = None
+) -> dict[str, list[int]]:
     """Class indices of the many / medium / few thirds.
 
     Examples:
@@ -36,7 +38,8 @@ def group_split(class_counts: Sequence[int]) -> dict[str, list[int]]:
         {'many': [0, 1, 2, 3], 'medium': [4, 5, 6], 'few': [7, 8, 9]}
     """
     n = len(class_counts)
-    order = sorted(range(n), key=lambda c: (-class_counts[c], c))
+    rank = ranks if ranks is not None else range(n)  # ties (e.g. ratio 1): by profile rank
+    order = sorted(range(n), key=lambda c: (-class_counts[c], rank[c]))
     base, extra = divmod(n, 3)
     sizes = [base + (i < extra) for i in range(3)]
     bounds = np.cumsum([0, *sizes])
@@ -44,13 +47,16 @@ def group_split(class_counts: Sequence[int]) -> dict[str, list[int]]:
 
 
 def summarize(
-    y_true: np.ndarray, y_pred: np.ndarray, class_counts: Sequence[int]
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_counts: Sequence[int],
+    ranks: Sequence[int] | None = None,
 ) -> dict[str, object]:
     """top1, per-class accuracy, group accuracy (mean over the group's classes) and the std
     of per-class accuracy."""
     per_class = per_class_accuracy(y_true, y_pred, len(class_counts))
     arr = np.array(per_class)
-    groups = group_split(class_counts)
+    groups = group_split(class_counts, ranks)
     return {
         "top1": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))),
         "per_class_acc": [None if np.isnan(a) else a for a in per_class],

@@ -6,6 +6,8 @@ import math
 
 from imbssl_bench.errors import UserError
 
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed range
+
 
 def _items(text: str, option: str) -> list[str]:
     items = [x.strip() for x in text.split(",")]
@@ -48,8 +50,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             value = int(item)
         except ValueError:
             raise UserError(f"--seeds: '{item}' is not an integer; use e.g. 0,1,2") from None
-        if value < 0:
-            raise UserError(f"--seeds: {value} is negative; seeds must be integers >= 0")
+        if not 0 <= value <= MAX_SEED:
+            raise UserError(f"--seeds: {value} is out of range; seeds are integers 0..{MAX_SEED}")
         seeds.append(value)
     return tuple(dict.fromkeys(seeds))
 

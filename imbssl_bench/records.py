@@ -29,6 +29,7 @@ REQUIRED = (
     "wall_s",
     "env",
 )
+CONFIG_SECTIONS = ("data", "imbalance", "model", "train", "eval")
 METRIC_KEYS = ("knn_top1", "linear_top1", "per_class_acc", "group_acc", "per_class_std")
 
 
@@ -37,19 +38,29 @@ def record_path(out_dir: Path, run_id: str) -> Path:
 
 
 def _clean(obj: Any) -> Any:
-    """JSON has no NaN: store non-finite floats as null."""
+    """JSON-safe values: numpy/torch scalars and arrays become Python, NaN/inf become null."""
+    if hasattr(obj, "tolist") and not isinstance(obj, (list, tuple, str)):
+        obj = obj.tolist()  # numpy and torch values from plugins
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {str(k): _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_clean(v) for v in obj]
     return obj
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temp file in the same folder, fsync, then rename: never a partial file."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"'{path}' is a folder; give a file path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -62,6 +73,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; records are for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -93,24 +105,53 @@ def read_record(path: Path) -> dict[str, Any]:
             f"'{path}' is not an imbssl-bench record (expected schema '{SCHEMA}'); "
             "move it out of the results folder"
         )
+    problem = _problem(record)
+    if problem:
+        raise UserError(f"record '{path}' {problem}; it is corrupt: delete it and rerun that run")
+    return record
+
+
+def _problem(record: dict[str, Any]) -> str | None:
+    """What is wrong with a record that has our schema tag, or None."""
     missing = [k for k in REQUIRED if k not in record]
-    if record.get("status") == "ok":
-        metrics = record.get("metrics")
-        metrics = metrics if isinstance(metrics, dict) else {}
-        missing += [f"metrics.{k}" for k in METRIC_KEYS if k not in metrics]
     if missing:
-        raise UserError(
-            f"record '{path}' lacks {', '.join(missing)}; it is corrupt: delete it "
-            "and rerun that run"
-        )
+        return f"lacks {', '.join(missing)}"
+    types = {
+        "run_id": str,
+        "method": str,
+        "variant": str,
+        "dataset": str,
+        "status": str,
+        "seed": int,
+        "ratio": (int, float),
+        "class_counts": list,
+        "config": dict,
+    }
+    wrong = [k for k, t in types.items() if not isinstance(record[k], t)]
+    if wrong:
+        return f"has a wrong type for {', '.join(wrong)}"
+    if record["status"] not in ("ok", "failed"):
+        return f"has status '{record['status']}' (expected ok or failed)"
+    absent = [s for s in CONFIG_SECTIONS if not isinstance(record["config"].get(s), dict)]
+    if absent:
+        return f"has no config section(s) {', '.join(absent)}"
     try:
         RunConfig.from_dict(record["config"])
     except (TypeError, AttributeError) as exc:
-        raise UserError(
-            f"record '{path}' has an invalid config ({exc}); it is corrupt or from a newer "
-            "imbssl-bench: delete it or upgrade"
-        ) from None
-    return record
+        return f"has an invalid config ({exc})"
+    if record["status"] == "ok":
+        m = record["metrics"] if isinstance(record["metrics"], dict) else {}
+        missing = [f"metrics.{k}" for k in METRIC_KEYS if k not in m]
+        if missing:
+            return f"lacks {', '.join(missing)}"
+        bad = [
+            k
+            for k in ("knn_top1", "linear_top1")
+            if not (isinstance(m[k], (int, float)) and 0 <= m[k] <= 1)
+        ]
+        if bad or not isinstance(m["group_acc"], dict):
+            return f"has invalid metrics ({', '.join(bad) or 'group_acc'})"
+    return None
 
 
 def load_records(results_dir: Path) -> list[dict[str, Any]]:

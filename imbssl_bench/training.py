@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.errors import UserError
 from imbssl_bench.methods import Method
 from imbssl_bench.progress import NullReporter, Reporter, ReporterCallback
 
@@ -68,6 +70,40 @@ def train_loader(split: ImageSplit, method: Method, cfg: RunConfig, image_size: 
     )
 
 
+def make_trainer(cfg: RunConfig, epochs: int, callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
+    """A quiet Trainer: no logger, checkpoints or bars (progress goes to a `Reporter`)."""
+    return pl.Trainer(
+        max_epochs=epochs,
+        accelerator=cfg.runtime.accelerator,
+        devices=cfg.runtime.devices,
+        precision=cfg.train.precision,  # type: ignore[arg-type]
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        callbacks=list(callbacks),
+    )
+
+
+def check_runtime(cfg: RunConfig) -> None:
+    """Raise a `UserError` now, not inside every run, for settings Lightning rejects."""
+    if cfg.runtime.devices != 1:
+        raise UserError(
+            "--devices must be 1 for now: multi-device (DDP) runs are not supported "
+            "yet; use one device per run"
+        )
+    try:
+        make_trainer(cfg, epochs=1)
+    except Exception as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise UserError(
+            f"Lightning rejects accelerator '{cfg.runtime.accelerator}' / precision "
+            f"'{cfg.train.precision}': {reason}"
+        ) from None
+
+
 def fit(
     method: Method,
     split: ImageSplit,
@@ -81,25 +117,21 @@ def fit(
     epochs = cfg.train.epochs if epochs is None else epochs
     loader = train_loader(split, method, cfg, image_size)
     start = time.perf_counter()
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator=cfg.runtime.accelerator,
-        devices=cfg.runtime.devices,
-        precision=cfg.train.precision,  # type: ignore[arg-type]
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        callbacks=[ReporterCallback(reporter or NullReporter()), *callbacks],
-    )
+    trainer = make_trainer(cfg, epochs, [ReporterCallback(reporter or NullReporter()), *callbacks])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         warnings.filterwarnings("ignore", ".*GPU available but not used.*")
         warnings.filterwarnings("ignore", ".*treespec.*")  # Lightning vs newer torch, harmless
-        trainer.fit(method, loader)
+        try:
+            trainer.fit(method, loader)
+        except SystemExit:  # Lightning turns Ctrl+C into a graceful shutdown + exit(1)
+            if trainer.interrupted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt from None
+            raise
+    if trainer.interrupted:  # older Lightning returns from fit after Ctrl+C
+        raise KeyboardInterrupt
     loss = trainer.callback_metrics.get("train_loss_epoch")
     final_loss = float(loss) if loss is not None else None
     if final_loss is not None and not torch.isfinite(torch.tensor(final_loss)):

@@ -64,6 +64,12 @@ BAD_INPUTS = [
     (["--dataset", "imagefolder", "--data-root", "/nonexistent/imgs"], "does not exist"),
     (["--dataset", "imagefolder"], "needs --data-root"),
     (["--n-max", "100000"], "n_max"),
+    (["--seeds", "4294967296"], "out of range"),
+    (["--lr", "inf"], "finite number > 0"),
+    (["--lr", "0"], "finite number > 0"),
+    (["--devices", "2"], "--devices must be 1"),
+    (["--accelerator", "tpu"], "Lightning rejects accelerator 'tpu'"),
+    (["--precision", "fp7"], "precision 'fp7'"),
 ]
 
 
@@ -103,6 +109,10 @@ def _write_corrupt(folder: Path, name: str, text: str) -> Path:
 def test_leaderboard_errors(cli, tmp_path: Path) -> None:
     res = cli("leaderboard", "--results", tmp_path / "missing", "--out", tmp_path / "lb.md")
     assert res.code == 2 and "does not exist" in res.err
+    (tmp_path / "empty").mkdir()
+    for check in ([], ["--check"]):
+        res = cli("leaderboard", "--results", tmp_path / "empty", "--out", tmp_path, *check)
+        assert res.code == 2 and "is a folder" in res.err
     _write_corrupt(tmp_path / "res", "x.json", '{"foo": 1}')
     res = cli("leaderboard", "--results", tmp_path / "res", "--out", tmp_path / "lb.md")
     assert res.code == 2 and "x.json" in res.err and res.err.count("\n") == 1

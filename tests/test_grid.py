@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from imbssl_bench.config import RunConfig
+from imbssl_bench.datasets import create_dataset
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import get_method
 from imbssl_bench.records import read_record
@@ -17,7 +18,7 @@ def test_plan_resolves_config_and_counts(tmp_path: Path) -> None:
     assert len(plan) == 4 and {p.status for p in plan} == {"todo"}
     cfg = plan[0].config
     assert cfg.train.lr == pytest.approx(0.06 * 64 / 128)
-    assert cfg.imbalance.n_max == min(p.class_counts[0] for p in plan)
+    assert cfg.imbalance.n_max == min(create_dataset("digits").pool_counts())
     assert cfg.method_args["proj_dim"] == 2048
     assert len({p.run_id for p in plan}) == 4
     r10 = next(p for p in plan if p.config.imbalance.ratio == 10)
@@ -68,3 +69,22 @@ def test_a_crashing_run_gets_a_failed_record_and_the_grid_goes_on(
     plan = plan_grid(tiny_spec(), tmp_path)
     assert run_grid(plan)[0]["status"] == "failed"  # skipped: the failed record stays
     assert run_grid(plan, retry_failed=True)[0]["status"] == "ok"
+
+
+def test_same_config_same_numbers(tmp_path: Path) -> None:
+    a = run_grid(plan_grid(tiny_spec(), tmp_path / "a"))[0]
+    b = run_grid(plan_grid(tiny_spec(), tmp_path / "b"))[0]
+    assert a["run_id"] == b["run_id"] and a["metrics"] == b["metrics"]
+    assert a["train"]["final_loss"] == b["train"]["final_loss"]
+
+
+def test_ctrl_c_during_training_writes_no_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt(self, views, targets):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(get_method("simsiam"), "training_loss", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(plan_grid(tiny_spec(), tmp_path))
+    assert not list(tmp_path.glob("*.json"))

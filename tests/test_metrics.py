@@ -28,6 +28,13 @@ def test_groups_follow_counts_not_indices() -> None:
     assert group_split(counts) == {"many": [1, 3], "medium": [2, 5], "few": [0, 4]}
 
 
+def test_ties_follow_the_profile_rank() -> None:
+    counts = [10, 10, 10, 1, 1, 1]
+    ranks = [5, 4, 3, 2, 1, 0]  # class 5 is the designed most frequent among the 1s
+    groups = group_split(counts, ranks)
+    assert groups == {"many": [1, 2], "medium": [0, 5], "few": [3, 4]}
+
+
 def test_summarize_hand_case() -> None:
     counts = [100, 50, 10]  # many = class 0, medium = 1, few = 2
     y_true = np.array([0, 0, 1, 1, 2, 2])

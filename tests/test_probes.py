@@ -43,3 +43,4 @@ def test_probes_fail_on_random_labels(blobs) -> None:
     x_train, _, x_test, y_test = blobs
     shuffled = np.random.default_rng(1).integers(0, 4, size=len(x_train))
     assert (knn_predict(x_train, shuffled, x_test, 4) == y_test).mean() < 0.7
+    assert (linear_predict(x_train, shuffled, x_test) == y_test).mean() < 0.7

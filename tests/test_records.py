@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.records import SCHEMA, load_records, read_record, write_record
 
@@ -19,7 +20,7 @@ def make_record(run_id: str = "r1", **kw: object) -> dict:
         "seed": 0,
         "class_counts": [5, 3, 1],
         "n_train": 9,
-        "config": {"method": "simsiam"},
+        "config": RunConfig("simsiam").to_dict(),
         "metrics": {
             "knn_top1": 0.5,
             "linear_top1": 0.6,
@@ -81,8 +82,40 @@ def test_load_records_sorted_and_missing_folder(tmp_path: Path) -> None:
         load_records(tmp_path / "nope")
 
 
-def test_invalid_config_is_named(tmp_path: Path) -> None:
+def _broken(**kw: object) -> dict:
+    record = make_record()
+    for key, value in kw.items():
+        if key.startswith("metrics_"):
+            record["metrics"][key[len("metrics_") :]] = value
+        elif key.startswith("config_"):
+            record["config"][key[len("config_") :]] = value
+        else:
+            record[key] = value
+    return record
+
+
+@pytest.mark.parametrize(
+    ("record", "match"),
+    [
+        (_broken(config={"method": "x"}), "no config section"),
+        (_broken(config_train={"epohcs": 3}), "invalid config"),
+        (_broken(metrics_linear_top1=None), "invalid metrics"),
+        (_broken(metrics_knn_top1="high"), "invalid metrics"),
+        (_broken(metrics_group_acc=None), "invalid metrics"),
+        (_broken(ratio="10"), "wrong type for ratio"),
+        (_broken(seed="a", run_id=5), "wrong type for run_id, seed"),
+        (_broken(status="maybe"), "status 'maybe'"),
+    ],
+)
+def test_malformed_records_are_named(tmp_path: Path, record: dict, match: str) -> None:
     path = tmp_path / "r.json"
-    path.write_text(json.dumps(make_record(config={"method": "x", "train": {"epohcs": 3}})))
-    with pytest.raises(UserError, match="invalid config"):
+    path.write_text(json.dumps(record))
+    with pytest.raises(UserError, match=match) as info:
         read_record(path)
+    assert "r.json" in str(info.value)
+
+
+def test_records_are_readable_by_others(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    write_record(path, make_record())
+    assert path.stat().st_mode & 0o044  # not mkstemp's 0600
