@@ -25,7 +25,7 @@ for _p in (
         "digits on a 2-core CPU: under a minute per run (ResNet-10-T, timm stem)",
         backbone="resnet10t",
         stem="timm",
-        epochs=10,
+        epochs=8,
         batch_size=128,
     ),
     Preset(
