@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True, log_path=False)
+err = Console(stderr=True, log_path=False, soft_wrap=True)  # one message, one line
 
 GRID = "Grid"
 SETUP = "Setup (override the preset)"
