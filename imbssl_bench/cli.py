@@ -99,6 +99,25 @@ def run(
             help="index | reverse | random | a permutation like 9,8,...,0.", rich_help_panel=SETUP
         ),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="exponential | step (half the classes at n_max / rho).", rich_help_panel=GRID
+        ),
+    ] = None,
+    same_size: Annotated[
+        bool,
+        typer.Option(
+            "--same-size",
+            help="Give every ratio the same number of images N (the "
+            "smallest subset of the grid), keeping each profile's shape.",
+            rich_help_panel=GRID,
+        ),
+    ] = False,
+    total: Annotated[
+        int | None,
+        typer.Option(min=1, help="N for --same-size (implies it).", rich_help_panel=GRID),
+    ] = None,
     precision: Annotated[
         str | None,
         typer.Option(help="Lightning precision, e.g. bf16-mixed.", rich_help_panel=RUNTIME),
@@ -149,6 +168,9 @@ def run(
         image_size=image_size,
         n_max=n_max,
         class_order=class_order,
+        profile=profile,
+        same_size=same_size,
+        total=total,
         precision=precision,
         accelerator=accelerator,
         devices=devices,

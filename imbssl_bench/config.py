@@ -29,9 +29,10 @@ class DataConfig:
 @dataclass(frozen=True)
 class ImbalanceConfig:
     ratio: float = 1.0  # rho = n_max / n_min >= 1
-    profile: str = "exponential"
+    profile: str = "exponential"  # exponential | step
     n_max: int | None = None  # None: the smallest per-class count of the train pool
     class_order: str = "index"  # index | reverse | random | a comma-separated permutation
+    total: int | None = None  # same-size control: every subset scaled to exactly this many
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class EvalConfig:
     knn_temperature: float = 0.1
     linear_c: float = 1.0  # inverse L2 strength of the logistic regression
     linear_max_iter: int = 1000
+    fewshot_fraction: float = 0.01  # few-shot probe: this share of the pool per class (>= 1)
     feature_batch_size: int = 512
 
 

@@ -60,6 +60,9 @@ class GridSpec:
     image_size: int | None = None
     n_max: int | None = None
     class_order: str | None = None
+    profile: str | None = None
+    same_size: bool = False  # every ratio gets the same number of images (see `same_size_total`)
+    total: int | None = None  # that number; default: the size of the grid's smallest subset
     precision: str | None = None
     accelerator: str | None = None
     devices: int | None = None
@@ -104,7 +107,9 @@ def template(spec: GridSpec) -> RunConfig:
         method="",
         preset=preset.name,
         data=DataConfig(spec.dataset, image_size=spec.image_size or preset.image_size),
-        imbalance=override(ImbalanceConfig(), n_max=spec.n_max, class_order=spec.class_order),
+        imbalance=override(
+            ImbalanceConfig(), n_max=spec.n_max, class_order=spec.class_order, profile=spec.profile
+        ),
         model=ModelConfig(spec.backbone or preset.backbone, spec.stem or preset.stem),
         train=override(
             TrainConfig(epochs=preset.epochs, batch_size=preset.batch_size),
@@ -146,6 +151,19 @@ def resolve_config(cfg: RunConfig, source: DatasetSource) -> RunConfig:
     )
 
 
+def same_size_total(
+    imb: ImbalanceConfig, pool: list[int], ratios: tuple[float, ...], seeds: tuple[int, ...]
+) -> int:
+    """The size of the grid's smallest subset (its most imbalanced one): the N that every
+    ratio is scaled to, so that imbalance is not confounded with data size."""
+    n_max = imb.n_max or min(pool)
+    return min(
+        sum(class_counts(pool, r, n_max, imb.profile, imb.class_order, s))
+        for r in ratios
+        for s in seeds
+    )
+
+
 def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
     if spec.lr is not None and not (math.isfinite(spec.lr) and spec.lr > 0):
         raise UserError(f"--lr {spec.lr} must be a finite number > 0")
@@ -153,6 +171,9 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
     check_runtime(base)
     source = create_dataset(spec.dataset, spec.data_root)
     pool = source.pool_counts()
+    if spec.same_size or spec.total:
+        total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
+        base = dataclasses.replace(base, imbalance=dataclasses.replace(base.imbalance, total=total))
     plan = []
     grid = itertools.product(spec.methods, spec.variants, spec.ratios, spec.seeds)
     for method, variant, ratio, seed in grid:
@@ -162,7 +183,9 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
         )
         cfg = resolve_config(cfg, source)
         imb = cfg.imbalance
-        counts = class_counts(pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, seed)
+        counts = class_counts(
+            pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, seed, imb.total
+        )
         path = record_path(out_dir, cfg.run_id())
         status = read_record(path)["status"] if path.exists() else "todo"
         plan.append(PlannedRun(cfg, counts, path, status))

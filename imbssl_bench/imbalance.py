@@ -1,8 +1,10 @@
 """Class-imbalanced subsets of a balanced train pool.
 
 The exponential profile keeps ``n_c = floor(n_max * rho ** (-c / (C - 1)))`` images of the class
-with rank ``c`` (rank 0 keeps ``n_max``, rank ``C - 1`` keeps ``n_max / rho``). Which images are
-kept is drawn per class from the run's seed, so one config always gives one subset.
+with rank ``c`` (rank 0 keeps ``n_max``, rank ``C - 1`` keeps ``n_max / rho``); the step profile
+keeps n_max for half the classes and n_max / rho for the rest. The same-size control scales a
+profile to an exact total, so that balanced and imbalanced subsets have the same number of
+images. Which images are kept is drawn per class from the run's seed.
 
 Examples:
     >>> exponential_profile(5000, 100, 10)
@@ -13,14 +15,14 @@ Examples:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from imbssl_bench.errors import UserError
 
-PROFILES = ("exponential",)
 _EPS = 1e-9  # guards floor() against 49.99999999 for an exact 50
 
 
@@ -32,6 +34,46 @@ def exponential_profile(n_max: int, ratio: float, num_classes: int) -> list[int]
         max(1, math.floor(n_max * ratio ** (-rank / (num_classes - 1)) + _EPS))
         for rank in range(num_classes)
     ]
+
+
+def step_profile(n_max: int, ratio: float, num_classes: int) -> list[int]:
+    """Per-rank counts: the first ``C // 2`` ranks keep n_max, the rest n_max / rho (as LDAM).
+
+    Examples:
+        >>> step_profile(5000, 100, 10)
+        [5000, 5000, 5000, 5000, 5000, 50, 50, 50, 50, 50]
+    """
+    low = max(1, math.floor(n_max / ratio + _EPS))
+    return [n_max if rank < num_classes // 2 else low for rank in range(num_classes)]
+
+
+PROFILES: dict[str, Callable[[int, float, int], list[int]]] = {
+    "exponential": exponential_profile,
+    "step": step_profile,
+}
+
+
+def scale_to_total(counts: Sequence[int], total: int, ranks: Sequence[int]) -> list[int]:
+    """Scale `counts` to sum to exactly `total`, keeping the shape (largest remainders get the
+    leftover images, ties by rank; every class keeps at least one image).
+
+    Examples:
+        >>> scale_to_total([100, 50, 10], 80, [0, 1, 2])
+        [50, 25, 5]
+        >>> scale_to_total([10, 10, 10], 20, [0, 1, 2])
+        [7, 7, 6]
+    """
+    if total < len(counts):
+        raise UserError(f"--total {total} is below one image per class ({len(counts)} classes)")
+    exact = [c * total / sum(counts) for c in counts]
+    scaled = [max(1, math.floor(x + _EPS)) for x in exact]
+    order = sorted(range(len(counts)), key=lambda c: (-(exact[c] - math.floor(exact[c])), ranks[c]))
+    for c in itertools.islice(itertools.cycle(order), max(0, total - sum(scaled))):
+        scaled[c] += 1
+    while sum(scaled) > total:  # only when the max(1, ...) floor pushed the sum over
+        c = max(range(len(scaled)), key=lambda i: (scaled[i], -ranks[i]))
+        scaled[c] -= 1
+    return scaled
 
 
 def class_ranks(num_classes: int, order: str, seed: int) -> list[int]:
@@ -67,8 +109,9 @@ def class_counts(
     profile: str = "exponential",
     class_order: str = "index",
     seed: int = 0,
+    total: int | None = None,
 ) -> list[int]:
-    """Per-class-index counts of the imbalanced subset."""
+    """Per-class-index counts of the imbalanced subset; with `total`, scaled to sum to it."""
     if profile not in PROFILES:
         raise UserError(f"unknown profile '{profile}'; valid: {', '.join(PROFILES)}")
     if not ratio >= 1:
@@ -78,9 +121,18 @@ def class_counts(
             f"n_max {n_max} must be between 1 and the smallest class of the train "
             f"pool ({min(pool_counts)}); lower --n-max"
         )
-    per_rank = exponential_profile(n_max, ratio, len(pool_counts))
+    per_rank = PROFILES[profile](n_max, ratio, len(pool_counts))
     ranks = class_ranks(len(pool_counts), class_order, seed)
-    return [per_rank[ranks[c]] for c in range(len(pool_counts))]
+    counts = [per_rank[ranks[c]] for c in range(len(pool_counts))]
+    if total is not None:
+        counts = scale_to_total(counts, total, ranks)
+        over = [c for c, n in enumerate(counts) if n > pool_counts[c]]
+        if over:
+            raise UserError(
+                f"--total {total} needs {counts[over[0]]} images of class {over[0]} but the "
+                f"pool has {pool_counts[over[0]]}; lower --total"
+            )
+    return counts
 
 
 def sample_subset(targets: np.ndarray, counts: Sequence[int], seed: int) -> np.ndarray:

@@ -28,6 +28,7 @@ def _table_key(r: dict[str, Any]) -> tuple:
         r.get("profile", ""),
         c["imbalance"]["n_max"],
         c["imbalance"]["class_order"],
+        c["imbalance"].get("total"),
         c["model"]["backbone"],
         c["model"]["stem"],
         c["data"]["image_size"],
@@ -117,10 +118,12 @@ def render(records: list[dict[str, Any]]) -> str:
 
 
 def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
-    _, display, profile, n_max, order, backbone, stem, size, preset = key
+    _, display, profile, n_max, order, total, backbone, stem, size, preset = key
     ratios = sorted({r["ratio"] for r in records})
     lo, hi = ratios[0], ratios[-1]
     order_text = "" if order == "index" else f", class order {order}"
+    if total:
+        order_text += f", same size: {total} images at every ratio"
     lines = [
         f"## {display} · {profile} profile",
         "",

@@ -70,6 +70,8 @@ BAD_INPUTS = [
     (["--devices", "2"], "--devices must be 1"),
     (["--accelerator", "tpu"], "Lightning rejects accelerator 'tpu'"),
     (["--precision", "fp7"], "precision 'fp7'"),
+    (["--profile", "pareto"], "unknown profile 'pareto'"),
+    (["--total", "3"], "one image per class"),
 ]
 
 

@@ -88,3 +88,14 @@ def test_ctrl_c_during_training_writes_no_record(
     with pytest.raises(KeyboardInterrupt):
         run_grid(plan_grid(tiny_spec(), tmp_path))
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_same_size_grid_has_equal_n(tmp_path: Path) -> None:
+    plan = plan_grid(tiny_spec(ratios=(1.0, 10.0, 100.0), same_size=True), tmp_path)
+    sizes = {p.n_train for p in plan}
+    assert sizes == {plan[-1].config.imbalance.total} and len(sizes) == 1
+    r100 = plan_grid(tiny_spec(ratios=(100.0,)), tmp_path)[0]
+    assert sizes == {r100.n_train}  # N = the most imbalanced subset
+    assert len({p.run_id for p in plan}) == 3
+    explicit = plan_grid(tiny_spec(ratios=(1.0, 10.0), total=200), tmp_path)
+    assert {p.n_train for p in explicit} == {200}

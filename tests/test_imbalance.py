@@ -65,3 +65,29 @@ def test_subset_is_seeded_and_exact() -> None:
     assert np.array_equal(a, sample_subset(targets, counts, seed=0))
     assert not np.array_equal(a, sample_subset(targets, counts, seed=1))
     assert len(np.unique(a)) == len(a)
+
+
+def test_step_profile() -> None:
+    counts = class_counts([100] * 4, 10, 100, profile="step")
+    assert counts == [100, 100, 10, 10]
+    assert class_counts([100] * 5, 4, 100, profile="step") == [100, 100, 25, 25, 25]
+
+
+@pytest.mark.parametrize("ratio", [1, 2.5, 10, 100])
+@pytest.mark.parametrize("profile", ["exponential", "step"])
+def test_same_size_is_exact_and_keeps_the_shape(ratio: float, profile: str) -> None:
+    base = class_counts(CIFAR_POOL, ratio, 5000, profile=profile)
+    scaled = class_counts(CIFAR_POOL, ratio, 5000, profile=profile, total=12_406)
+    assert sum(scaled) == 12_406
+    assert scaled == sorted(scaled, reverse=True)  # the profile's order survives
+    for a, b in zip(base, scaled, strict=True):
+        assert abs(b - a * 12_406 / sum(base)) < 1 + 1e-9
+
+
+def test_same_size_errors() -> None:
+    with pytest.raises(UserError, match="one image per class"):
+        class_counts(CIFAR_POOL, 10, 5000, total=5)
+    with pytest.raises(UserError, match="lower --total"):
+        class_counts([10] * 3, 1, 10, total=40)
+    with pytest.raises(UserError, match="unknown profile"):
+        class_counts([10] * 3, 1, 10, profile="pareto")

@@ -44,3 +44,15 @@ def test_probes_fail_on_random_labels(blobs) -> None:
     shuffled = np.random.default_rng(1).integers(0, 4, size=len(x_train))
     assert (knn_predict(x_train, shuffled, x_test, 4) == y_test).mean() < 0.7
     assert (linear_predict(x_train, shuffled, x_test) == y_test).mean() < 0.7
+
+
+def test_fewshot_probe_uses_k_shots(blobs) -> None:
+    from imbssl_bench.config import EvalConfig
+    from imbssl_bench.probes import PROBES, balanced_shots
+
+    x_train, y_train, x_test, y_test = blobs
+    shots = balanced_shots(y_train, 0.1, seed=0)
+    assert np.bincount(y_train[shots]).tolist() == [5, 5, 5, 5]
+    assert not np.array_equal(shots, balanced_shots(y_train, 0.1, seed=1))
+    pred = PROBES.get("fewshot")(x_train, y_train, x_test, 4, EvalConfig(fewshot_fraction=0.1), 0)
+    assert (pred == y_test).mean() > 0.95

@@ -39,4 +39,39 @@ def linear(
     return linear_predict(train_x, train_y, test_x, cfg.linear_c, cfg.linear_max_iter, seed)
 
 
-__all__ = ["PROBES", "Probe", "knn_predict", "linear_predict"]
+@PROBES.register("fewshot")
+def fewshot(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    num_classes: int,
+    cfg: EvalConfig,
+    seed: int,
+) -> np.ndarray:
+    """The linear probe trained on a balanced k-shot subset of the pool (SDCLR's protocol)."""
+    shots = balanced_shots(train_y, cfg.fewshot_fraction, seed)
+    return linear_predict(
+        train_x[shots], train_y[shots], test_x, cfg.linear_c, cfg.linear_max_iter, seed
+    )
+
+
+def balanced_shots(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of k images per class, k = max(1, floor(fraction * smallest class)), seeded.
+
+    Examples:
+        >>> labels = np.repeat([0, 1], 300)
+        >>> shots = balanced_shots(labels, 0.01, seed=0)
+        >>> np.bincount(labels[shots]).tolist()
+        [3, 3]
+    """
+    counts = np.bincount(labels)
+    k = max(1, int(fraction * counts[counts > 0].min()))
+    rng = np.random.default_rng([seed, 7])
+    picked = [
+        rng.choice(np.flatnonzero(labels == c), size=k, replace=False)
+        for c in np.flatnonzero(counts)
+    ]
+    return np.sort(np.concatenate(picked))
+
+
+__all__ = ["PROBES", "Probe", "balanced_shots", "knn_predict", "linear_predict"]

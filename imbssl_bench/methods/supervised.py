@@ -1,0 +1,49 @@
+"""The supervised control: cross-entropy pre-training on the same subset, views and backbone.
+
+Labels are used here only. Liu et al. (ICLR 2022) compare the accuracy drop from balanced to
+imbalanced pre-training of SSL with this baseline, at the same number of images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from lightly.transforms import SimCLRTransform
+from PIL import Image
+from torch import Tensor, nn
+
+from imbssl_bench.methods.base import Method
+
+
+@dataclass(frozen=True)
+class SupervisedArgs:
+    cj_strength: float = 0.5  # the same small-image views as SimCLR
+    min_scale: float = 0.08
+    gaussian_blur: float = 0.0
+    label_smoothing: float = 0.0
+
+
+class Supervised(Method):
+    name = "supervised"
+    description = "control: cross-entropy on the subset's labels, same views, backbone and probes"
+    Args = SupervisedArgs
+
+    def build(self) -> None:
+        a: SupervisedArgs = self.args
+        self.classifier = nn.Linear(self.feature_dim, self.num_classes)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
+
+    def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
+        a: SupervisedArgs = self.args
+        return SimCLRTransform(
+            input_size=image_size,
+            cj_strength=a.cj_strength,
+            min_scale=a.min_scale,
+            gaussian_blur=a.gaussian_blur,
+        )
+
+    def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+        logits = self.classifier(self.backbone(torch.cat(views)))
+        return self.criterion(logits, targets.repeat(len(views)))
