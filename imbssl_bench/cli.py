@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 from imbssl_bench.errors import UserError
-from imbssl_bench.parsing import parse_names, parse_ratios, parse_seeds
 
 app = typer.Typer(
     name="imbssl-bench",
@@ -36,28 +35,48 @@ RUNTIME = "Runtime"
 @app.command()
 def run(
     method: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--method",
             "-m",
             help="Methods, comma list (see `imbssl-bench methods`).",
             rich_help_panel=GRID,
         ),
-    ],
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="A grid file (TOML, see benchmarks/grids/); flags override its keys.",
+            rich_help_panel=GRID,
+        ),
+    ] = None,
     ratios: Annotated[
-        str,
-        typer.Option(help="Imbalance ratios rho = n_max/n_min, comma list.", rich_help_panel=GRID),
-    ] = "1,10,100",
+        str | None,
+        typer.Option(
+            help="Imbalance ratios rho = n_max/n_min, comma list [default: 1,10,100].",
+            rich_help_panel=GRID,
+        ),
+    ] = None,
     dataset: Annotated[
-        str, typer.Option(help="See `imbssl-bench datasets`.", rich_help_panel=GRID)
-    ] = "digits",
+        str | None,
+        typer.Option(help="See `imbssl-bench datasets` [default: digits].", rich_help_panel=GRID),
+    ] = None,
     data_root: Annotated[
         Path | None, typer.Option(help="Folder of the dataset.", rich_help_panel=GRID)
     ] = None,
-    seeds: Annotated[str, typer.Option(help="Seeds, comma list.", rich_help_panel=GRID)] = "0",
+    dataset_label: Annotated[
+        str | None,
+        typer.Option(
+            help='How tables name the data, e.g. "CIFAR-10 (JPEG)".', rich_help_panel=GRID
+        ),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Seeds, comma list [default: 0].", rich_help_panel=GRID)
+    ] = None,
     variants: Annotated[
-        str, typer.Option(help="Variants, comma list.", rich_help_panel=GRID)
-    ] = "base",
+        str | None,
+        typer.Option(help="Variants, comma list [default: base].", rich_help_panel=GRID),
+    ] = None,
     preset: Annotated[
         str | None,
         typer.Option(
@@ -106,14 +125,14 @@ def run(
         ),
     ] = None,
     same_size: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--same-size",
+            "--same-size/--no-same-size",
             help="Give every ratio the same number of images N (the "
             "smallest subset of the grid), keeping each profile's shape.",
             rich_help_panel=GRID,
         ),
-    ] = False,
+    ] = None,
     total: Annotated[
         int | None,
         typer.Option(min=1, help="N for --same-size (implies it).", rich_help_panel=GRID),
@@ -150,31 +169,37 @@ def run(
 
     Runs whose record already exists in --out are skipped, so rerunning resumes a grid.
     """
-    from imbssl_bench.grid import GridSpec, plan_grid, run_grid
+    from imbssl_bench.grid import plan_grid, run_grid
+    from imbssl_bench.gridfile import build_spec, load_grid_file
 
-    spec = GridSpec(
-        methods=parse_names(method, "--method"),
-        ratios=parse_ratios(ratios),
-        seeds=parse_seeds(seeds),
-        variants=parse_names(variants, "--variants"),
-        dataset=dataset,
-        data_root=str(data_root) if data_root else None,
-        preset=preset,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        backbone=backbone,
-        stem=stem,
-        image_size=image_size,
-        n_max=n_max,
-        class_order=class_order,
-        profile=profile,
-        same_size=same_size,
-        total=total,
-        precision=precision,
-        accelerator=accelerator,
-        devices=devices,
-        num_workers=num_workers,
+    flags = {
+        "methods": method,
+        "ratios": ratios,
+        "seeds": seeds,
+        "variants": variants,
+        "dataset": dataset,
+        "data_root": str(data_root) if data_root else None,
+        "dataset_label": dataset_label,
+        "preset": preset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "backbone": backbone,
+        "stem": stem,
+        "image_size": image_size,
+        "n_max": n_max,
+        "class_order": class_order,
+        "profile": profile,
+        "same_size": same_size,
+        "total": total,
+        "precision": precision,
+        "accelerator": accelerator,
+        "devices": devices,
+        "num_workers": num_workers,
+    }
+    spec = build_spec(
+        load_grid_file(config) if config else {},
+        {k: v for k, v in flags.items() if v is not None},
     )
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out '{out_dir}' is a file; pass a folder for the records")
@@ -303,9 +328,13 @@ def leaderboard(
             raise typer.Exit(1)
         err.print(f"{out_file} is up to date with {results}/")
         return
-    text = lb.build(results)
-    write_text_atomic(out_file, text)
-    err.print(f"wrote {out_file}")
+    from imbssl_bench.plots import write_plots
+    from imbssl_bench.records import load_records
+
+    records = load_records(results)
+    write_text_atomic(out_file, lb.render(records))
+    plots = write_plots(records, out_file.parent)
+    err.print(f"wrote {out_file}" + (f" and {len(plots)} plot(s)" if plots else ""))
 
 
 @app.command()

@@ -24,6 +24,7 @@ class DataConfig:
     dataset: str = "digits"
     image_size: int | None = None  # None: the dataset's native size
     fingerprint: str | None = None  # resolved: tells apart image folders with equal settings
+    label: str | None = None  # how tables name the data, e.g. "CIFAR-10 (JPEG)"
 
 
 @dataclass(frozen=True)

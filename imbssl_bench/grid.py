@@ -51,6 +51,7 @@ class GridSpec:
     variants: tuple[str, ...] = ("base",)
     dataset: str = "digits"
     data_root: str | None = None
+    dataset_label: str | None = None  # how tables name the data, e.g. "CIFAR-10 (JPEG)"
     preset: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
@@ -106,7 +107,9 @@ def template(spec: GridSpec) -> RunConfig:
     return RunConfig(
         method="",
         preset=preset.name,
-        data=DataConfig(spec.dataset, image_size=spec.image_size or preset.image_size),
+        data=DataConfig(
+            spec.dataset, image_size=spec.image_size or preset.image_size, label=spec.dataset_label
+        ),
         imbalance=override(
             ImbalanceConfig(), n_max=spec.n_max, class_order=spec.class_order, profile=spec.profile
         ),
@@ -209,7 +212,7 @@ def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
         "method": c.method,
         "variant": c.variant,
         "dataset": c.data.dataset,
-        "dataset_display": source.display_name or c.data.dataset,
+        "dataset_display": c.data.label or source.display_name or c.data.dataset,
         "profile": c.imbalance.profile,
         "ratio": c.imbalance.ratio,
         "seed": c.seed,

@@ -8,6 +8,8 @@ seeds of linear-probe and kNN top-1.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,9 +38,57 @@ def _table_key(r: dict[str, Any]) -> tuple:
     )
 
 
+CONTROLS = ("supervised", "random")  # listed after the SSL methods, in this order
+
+
 def _row_key(r: dict[str, Any]) -> tuple:
     t = r["config"]["train"]
-    return (r["method"], r["variant"] != "base", r["variant"], t["epochs"], t["batch_size"])
+    control = CONTROLS.index(r["method"]) + 1 if r["method"] in CONTROLS else 0
+    return (
+        control,
+        r["method"],
+        r["variant"] != "base",
+        r["variant"],
+        t["epochs"],
+        t["batch_size"],
+    )
+
+
+def group_tables(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """Ok records by table (dataset and setup), in a stable order."""
+    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r["status"] == "ok":
+            tables[_table_key(r)].append(r)
+    return {k: tables[k] for k in sorted(tables, key=repr)}
+
+
+def group_rows(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    rows: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        rows[_row_key(r)].append(r)
+    return {k: rows[k] for k in sorted(rows)}
+
+
+def row_label(row: tuple) -> str:
+    _, method, _, variant, epochs, batch = row
+    name = method if variant == "base" else f"{method}+{variant}"
+    return f"{name} ({epochs} ep × {batch})" if epochs else f"{name} (untrained)"
+
+
+def plot_name(key: tuple) -> str:
+    """File name of a table's accuracy-vs-ratio plot."""
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:8]
+    return f"plots/{key[0]}-{key[2]}-{digest}.png"
+
+
+def _paired_gaps(rows: list[dict[str, Any]], lo: float, hi: float, key: str) -> list[float]:
+    lo_by_seed = {r["seed"]: r for r in rows if r["ratio"] == lo}
+    return [
+        100 * (lo_by_seed[r["seed"]]["metrics"][key] - r["metrics"][key])
+        for r in rows
+        if r["ratio"] == hi and r["seed"] in lo_by_seed
+    ]
 
 
 def _pct(values: list[float]) -> str:
@@ -109,16 +159,14 @@ def render(records: list[dict[str, Any]]) -> str:
         lines += [f"{failed} failed run(s) are not shown (their records hold the errors).", ""]
     if not ok:
         lines += ["No results yet.", ""]
-    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for r in ok:
-        tables[_table_key(r)].append(r)
-    for key in sorted(tables, key=repr):
-        lines += _render_table(key, tables[key])
+    for key, table in group_tables(ok).items():
+        lines += _render_table(key, table)
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
     _, display, profile, n_max, order, total, backbone, stem, size, preset = key
+    rows = group_rows(records)
     ratios = sorted({r["ratio"] for r in records})
     lo, hi = ratios[0], ratios[-1]
     order_text = "" if order == "index" else f", class order {order}"
@@ -144,23 +192,57 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         "seeds",
     ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        rows[_row_key(r)].append(r)
-    for row in sorted(rows):
+    for row in rows:
         by_ratio = {x: [r for r in rows[row] if r["ratio"] == x] for x in ratios}
         seeds = sorted({r["seed"] for r in rows[row]})
         cells = [
-            row[0],
-            row[2],
-            f"{row[3]} × {row[4]}" if row[3] else "untrained",
+            row[1],
+            row[3],
+            f"{row[4]} × {row[5]}" if row[4] else "untrained",
             *[_cell(by_ratio[x]) for x in ratios],
             _few(by_ratio[hi]),
             _drop(by_ratio[lo], by_ratio[hi]) if lo != hi else "–",
             ",".join(map(str, seeds)),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if ratios[0] == 1 and len(ratios) > 1:
+        lines += _gap_table(rows, ratios, same_size=bool(total))
+        lines += [f"![linear top-1 vs imbalance ratio]({plot_name(key)})", ""]
+    return lines
+
+
+def _gap_table(
+    rows: dict[tuple, list[dict[str, Any]]], ratios: list[float], same_size: bool
+) -> list[str]:
+    """Robustness gap: linear top-1 at rho=1 minus at each larger rho, paired by seed."""
+    caveat = (
+        "at the same number of images"
+        if same_size
+        else "**sizes differ across ratios, so this confounds imbalance with data size** "
+        "(use --same-size)"
+    )
+    lines = [
+        f"Robustness gap {caveat}: linear top-1 at ρ=1 minus at ρ=r (points), mean ± std over "
+        "seeds run at both; smaller is more robust (Liu et al. 2022 compare SSL with "
+        "supervised here).",
+        "",
+    ]
+    header = ["method", "variant", *[f"gap ρ=1→{_fmt_ratio(x)}" for x in ratios[1:]]]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row, records in rows.items():
+        if row[4] == 0:
+            continue  # an untrained backbone ignores the subset: no gap to report
+        gaps = [_pct_points(_paired_gaps(records, 1, x, "linear_top1")) for x in ratios[1:]]
+        lines.append("| " + " | ".join([row[1], row[3], *gaps]) + " |")
     return [*lines, ""]
+
+
+def _pct_points(values: list[float]) -> str:
+    if not values:
+        return "–"
+    m = mean(values)
+    return f"{m:+.1f} ± {stdev(values):.1f}" if len(values) > 1 else f"{m:+.1f}"
 
 
 def build(results_dir: Path) -> str:
@@ -178,7 +260,7 @@ def check(results_dir: Path, out: Path) -> str:
             f"--results {results_dir} --out {out}` and commit it"
         )
     actual = Path(out).read_text()
-    return "".join(
+    diff = "".join(
         difflib.unified_diff(
             actual.splitlines(keepends=True),
             expected.splitlines(keepends=True),
@@ -186,3 +268,6 @@ def check(results_dir: Path, out: Path) -> str:
             tofile=f"{out} (from records)",
         )
     )
+    links = re.findall(r"\]\((plots/[^)]+\.png)\)", expected)
+    missing = [link for link in links if not (Path(out).parent / link).is_file()]
+    return diff + "".join(f"missing plot: {Path(out).parent / link}\n" for link in missing)

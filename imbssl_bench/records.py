@@ -57,6 +57,10 @@ def _umask() -> int:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: never a partial file."""
     path = Path(path)
     if path.is_dir():
@@ -69,8 +73,8 @@ def write_text_atomic(path: Path, text: str) -> None:
             f"cannot write '{path}' ({exc.strerror}); choose a writable folder"
         ) from None
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; records are for sharing

@@ -1,0 +1,86 @@
+"""Grid files: a TOML table of `GridSpec` fields; command-line flags override them.
+
+Example (``benchmarks/grids/tiny.toml``)::
+
+    dataset = "digits"
+    methods = ["simclr", "simsiam", "supervised", "random"]
+    ratios = [1, 10, 100]
+    seeds = [0, 1, 2]
+    same_size = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from imbssl_bench.errors import UserError
+from imbssl_bench.grid import GridSpec
+from imbssl_bench.parsing import parse_names, parse_ratios, parse_seeds
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LISTS = {"methods": "--method", "variants": "--variants"}
+DEFAULTS: dict[str, Any] = {"ratios": "1,10,100", "seeds": "0", "variants": "base"}
+_TYPES: dict[str, tuple[type, ...]] = {  # GridSpec annotations -> TOML value types
+    "int | None": (int,),
+    "float | None": (int, float),
+    "str | None": (str,),
+    "str": (str,),
+    "bool": (bool,),
+}
+
+
+def load_grid_file(path: Path) -> dict[str, Any]:
+    """The file's keys, checked against `GridSpec`; every mistake names the file and key."""
+    try:
+        values = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"grid file '{path}' does not exist; see benchmarks/grids/") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"grid file '{path}' is not valid TOML ({exc}); fix it") from None
+    fields = {f.name: f for f in dataclasses.fields(GridSpec)}
+    for key, value in values.items():
+        if key not in fields:
+            raise UserError(
+                f"grid file '{path}': unknown key '{key}'; valid keys: {', '.join(fields)}"
+            )
+        if key in ("methods", "variants", "ratios", "seeds"):
+            if not isinstance(value, list) or not value:
+                raise UserError(f"grid file '{path}': '{key}' must be a non-empty list")
+            continue
+        expected = _TYPES[str(fields[key].type)]
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise UserError(
+                f"grid file '{path}': '{key}' = {value!r} has the wrong type "
+                f"(expected {fields[key].type})"
+            )
+    return values
+
+
+def build_spec(file_values: dict[str, Any], flags: dict[str, Any]) -> GridSpec:
+    """Merge defaults < grid file < flags (flags: the options given, as the CLI parsed them)."""
+
+    def as_text(value: Any) -> str:
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    merged = {
+        **DEFAULTS,
+        **{k: as_text(v) if isinstance(v, list) else v for k, v in file_values.items()},
+        **flags,
+    }
+    if "methods" not in merged:
+        raise UserError("no method given; pass --method (e.g. simsiam) or a --config grid file")
+    merged["methods"] = parse_names(as_text(merged["methods"]), "--method")
+    merged["variants"] = parse_names(as_text(merged["variants"]), "--variants")
+    merged["ratios"] = parse_ratios(as_text(merged["ratios"]))
+    merged["seeds"] = parse_seeds(as_text(merged["seeds"]))
+    return GridSpec(**merged)
+
+
+__all__ = ["build_spec", "load_grid_file"]

@@ -1,0 +1,100 @@
+"""Leaderboard rendering from hand-made records: cells, drop, robustness gap, plots, check."""
+
+from pathlib import Path
+
+import pytest
+
+from imbssl_bench import leaderboard as lb
+from imbssl_bench.config import ImbalanceConfig, RunConfig, TrainConfig
+from imbssl_bench.errors import UserError
+from imbssl_bench.plots import write_plots
+from imbssl_bench.records import SCHEMA, write_record
+
+
+def record(
+    method: str, ratio: float, seed: int, lin: float, knn: float = 0.5, epochs: int = 10
+) -> dict:
+    cfg = RunConfig(
+        method,
+        seed=seed,
+        imbalance=ImbalanceConfig(ratio=ratio, n_max=100, total=300),
+        train=TrainConfig(epochs=epochs, batch_size=64),
+    )
+    return {
+        "schema": SCHEMA,
+        "run_id": f"{method}-{ratio:g}-{seed}",
+        "status": "ok",
+        "method": method,
+        "variant": "base",
+        "dataset": "digits",
+        "dataset_display": "digits",
+        "profile": "exponential",
+        "ratio": ratio,
+        "seed": seed,
+        "class_counts": [1],
+        "n_train": 300,
+        "config": cfg.to_dict(),
+        "wall_s": 1.0,
+        "env": {},
+        "metrics": {
+            "knn_top1": knn,
+            "linear_top1": lin,
+            "per_class_acc": [lin],
+            "group_acc": {"many": lin, "medium": lin, "few": lin / 2},
+            "per_class_std": 0.0,
+        },
+    }
+
+
+RECORDS = [
+    record("simsiam", 1, 0, 0.80),
+    record("simsiam", 1, 1, 0.82),
+    record("simsiam", 10, 0, 0.78),
+    record("simsiam", 10, 1, 0.79),
+    record("supervised", 1, 0, 0.90),
+    record("supervised", 1, 1, 0.90),
+    record("supervised", 10, 0, 0.80),
+    record("supervised", 10, 1, 0.84),
+    record("random", 1, 0, 0.30, epochs=0),
+    record("random", 10, 0, 0.30, epochs=0),
+]
+
+
+def test_tables_gap_and_order() -> None:
+    text = lb.render(RECORDS)
+    lines = text.splitlines()
+    rows = [
+        line
+        for line in lines
+        if line.startswith("| simsiam")
+        or line.startswith("| supervised")
+        or line.startswith("| random")
+    ]
+    # main table: SSL first, then the supervised and random controls
+    assert [r.split(" | ")[0] for r in rows[:3]] == ["| simsiam", "| supervised", "| random"]
+    assert "81.0 ± 1.4 / 50.0 ± 0.0" in rows[0]  # mean ± sample std over seeds
+    assert "+2.5 / +0.0" in rows[0]  # drop, paired by seed: (2 + 3) / 2
+    # gap table: paired by seed, random (untrained) left out
+    gap_rows = rows[3:]
+    assert gap_rows == ["| simsiam | base | +2.5 ± 0.7 |", "| supervised | base | +8.0 ± 2.8 |"]
+    assert "at the same number of images" in text
+    assert "![linear top-1 vs imbalance ratio](plots/digits-exponential-" in text
+
+
+def test_plots_are_written_and_checked(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    for r in RECORDS:
+        write_record(results / f"{r['run_id']}.json", r)
+    out = tmp_path / "README.md"
+    out.write_text(lb.render(RECORDS))
+    assert "missing plot" in lb.check(results, out)
+    (plot,) = write_plots(RECORDS, tmp_path)
+    assert plot.read_bytes().startswith(b"\x89PNG") and plot.stat().st_size > 5000
+    assert lb.check(results, out) == ""
+
+
+def test_conflicting_records_are_refused() -> None:
+    twin = record("simsiam", 1, 0, 0.5)
+    twin["run_id"] = "other"
+    with pytest.raises(UserError, match="same method/variant/ratio/seed"):
+        lb.render([*RECORDS, twin])
