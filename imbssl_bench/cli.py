@@ -133,6 +133,15 @@ def run(
             rich_help_panel=GRID,
         ),
     ] = None,
+    val_per_class: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Hold out this many images per class of the train pool as a "
+            "balanced validation split before subsampling.",
+            rich_help_panel=GRID,
+        ),
+    ] = None,
     total: Annotated[
         int | None,
         typer.Option(min=1, help="N for --same-size (implies it).", rich_help_panel=GRID),
@@ -192,6 +201,7 @@ def run(
         "profile": profile,
         "same_size": same_size,
         "total": total,
+        "val_per_class": val_per_class,
         "precision": precision,
         "accelerator": accelerator,
         "devices": devices,

@@ -25,6 +25,7 @@ class DataConfig:
     image_size: int | None = None  # None: the dataset's native size
     fingerprint: str | None = None  # resolved: tells apart image folders with equal settings
     label: str | None = None  # how tables name the data, e.g. "CIFAR-10 (JPEG)"
+    val_per_class: int = 0  # balanced validation split held out of the train pool first
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from imbssl_bench.config import EvalConfig
-from imbssl_bench.datasets import ImageData
+from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.features import extract_features
 from imbssl_bench.metrics import summarize
 from imbssl_bench.probes import PROBES
@@ -22,7 +22,8 @@ PRIMARY_PROBE = "linear"
 
 def evaluate(
     backbone: nn.Module,
-    data: ImageData,
+    pool: ImageSplit,
+    test: ImageSplit,
     class_counts: Sequence[int],
     ranks: Sequence[int],
     cfg: EvalConfig,
@@ -30,23 +31,28 @@ def evaluate(
     device: str | torch.device,
     seed: int,
     stage: Callable[[str], None] = lambda _: None,
+    val: ImageSplit | None = None,
 ) -> dict[str, Any]:
+    """Probes fit on the balanced pool's features and score the test split (and `val`, as
+    ``val_<probe>_top1``, when given)."""
     stage("features")
-    train_x = extract_features(
-        backbone, data.train.images, image_size, cfg.feature_batch_size, device
-    )
-    test_x = extract_features(
-        backbone, data.test.images, image_size, cfg.feature_batch_size, device
-    )
-    if not (np.isfinite(train_x).all() and np.isfinite(test_x).all()):
+    splits = [pool, test] if val is None else [pool, test, val]
+    feats = [
+        extract_features(backbone, s.images, image_size, cfg.feature_batch_size, device)
+        for s in splits
+    ]
+    if not all(np.isfinite(f).all() for f in feats):
         raise FloatingPointError("the backbone produced non-finite features (training diverged?)")
-    train_y, test_y = data.train.targets.numpy(), data.test.targets.numpy()
+    train_x, queries = feats[0], np.concatenate(feats[1:])
+    train_y, test_y = pool.targets.numpy(), test.targets.numpy()
     metrics: dict[str, Any] = {"feature_dim": int(train_x.shape[1])}
     for name, probe in PROBES.items():
         stage(f"{name} probe")
-        pred = probe(train_x, train_y, test_x, len(data.classes), cfg, seed)
-        summary = summarize(test_y, pred, class_counts, ranks)
+        pred = probe(train_x, train_y, queries, len(class_counts), cfg, seed)
+        summary = summarize(test_y, pred[: len(test)], class_counts, ranks)
         metrics[f"{name}_top1"] = summary["top1"]
+        if val is not None:
+            metrics[f"val_{name}_top1"] = float(np.mean(pred[len(test) :] == val.targets.numpy()))
         if name == PRIMARY_PROBE:
             metrics.update(
                 {k: summary[k] for k in ("per_class_acc", "group_acc", "per_class_std", "groups")}

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -32,7 +33,7 @@ from imbssl_bench.datasets import DatasetSource, create_dataset
 from imbssl_bench.envinfo import collect_env
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation import evaluate
-from imbssl_bench.imbalance import class_counts, class_ranks, sample_subset
+from imbssl_bench.imbalance import class_counts, class_ranks, holdout_split, sample_subset
 from imbssl_bench.methods import create_method, get_method
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.progress import NullReporter, Reporter
@@ -64,6 +65,7 @@ class GridSpec:
     profile: str | None = None
     same_size: bool = False  # every ratio gets the same number of images (see `same_size_total`)
     total: int | None = None  # that number; default: the size of the grid's smallest subset
+    val_per_class: int | None = None  # balanced validation split held out of the pool first
     precision: str | None = None
     accelerator: str | None = None
     devices: int | None = None
@@ -130,7 +132,7 @@ def template(spec: GridSpec) -> RunConfig:
     )
 
 
-def resolve_config(cfg: RunConfig, source: DatasetSource) -> RunConfig:
+def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> RunConfig:
     """Fill every default that depends on the data or the method, so the record is complete."""
     VARIANTS.get(cfg.variant)
     method_cls = get_method(cfg.method)
@@ -145,7 +147,7 @@ def resolve_config(cfg: RunConfig, source: DatasetSource) -> RunConfig:
         data=dataclasses.replace(
             cfg.data, image_size=image_size, fingerprint=source.fingerprint() or None
         ),
-        imbalance=override(cfg.imbalance, n_max=cfg.imbalance.n_max or min(source.pool_counts())),
+        imbalance=override(cfg.imbalance, n_max=cfg.imbalance.n_max or min(pool)),
         model=dataclasses.replace(
             cfg.model, stem=resolve_stem(cfg.model.backbone, cfg.model.stem, image_size)
         ),
@@ -173,7 +175,13 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
     base = template(spec)
     check_runtime(base)
     source = create_dataset(spec.dataset, spec.data_root)
-    pool = source.pool_counts()
+    if spec.val_per_class:
+        base = dataclasses.replace(
+            base, data=dataclasses.replace(base.data, val_per_class=spec.val_per_class)
+        )
+    targets = source.train_targets()
+    pool_idx, _ = holdout_split(targets, base.data.val_per_class)
+    pool = np.bincount(targets[pool_idx], minlength=len(source.classes)).tolist()
     if spec.same_size or spec.total:
         total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
         base = dataclasses.replace(base, imbalance=dataclasses.replace(base.imbalance, total=total))
@@ -184,7 +192,7 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
         cfg = dataclasses.replace(
             base, method=method, variant=variant, seed=seed, imbalance=imbalance
         )
-        cfg = resolve_config(cfg, source)
+        cfg = resolve_config(cfg, source, pool)
         imb = cfg.imbalance
         counts = class_counts(
             pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, seed, imb.total
@@ -219,7 +227,7 @@ def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
         "class_names": source.classes,
         "class_counts": run.class_counts,
         "n_train": run.n_train,
-        "n_pool": len(source.train_targets()),
+        "n_pool": len(source.train_targets()) - c.data.val_per_class * len(source.classes),
         "config": c.to_dict(),
         "config_hash": c.config_hash(),
     }
@@ -233,7 +241,11 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     reporter.stage("loading data")
     source = create_dataset(cfg.data.dataset, cfg.runtime.data_root)
     data = source.load()
-    subset = data.train.subset(sample_subset(source.train_targets(), run.class_counts, cfg.seed))
+    targets = source.train_targets()
+    pool_idx, val_idx = holdout_split(targets, cfg.data.val_per_class)
+    subset_idx = pool_idx[sample_subset(targets[pool_idx], run.class_counts, cfg.seed)]
+    subset = data.train.subset(subset_idx)
+    pool = data.train.subset(pool_idx) if len(val_idx) else data.train
     t_data = time.perf_counter()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     image_size = cfg.data.image_size or source.image_size
@@ -246,7 +258,8 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     device = eval_device(cfg)
     metrics = evaluate(
         result.backbone,
-        data,
+        pool,
+        data.test,
         run.class_counts,
         class_ranks(len(data.classes), cfg.imbalance.class_order, cfg.seed),
         cfg.eval,
@@ -254,6 +267,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         device,
         cfg.seed,
         reporter.stage,
+        val=data.train.subset(val_idx) if len(val_idx) else None,
     )
     t_end = time.perf_counter()
     return {

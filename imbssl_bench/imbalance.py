@@ -143,3 +143,34 @@ def sample_subset(targets: np.ndarray, counts: Sequence[int], seed: int) -> np.n
         rng = np.random.default_rng([seed, c])
         picked.append(rng.choice(members, size=n, replace=False))
     return np.sort(np.concatenate(picked))
+
+
+VAL_SEED = 0  # one validation split for every run, so all runs share one balanced pool
+
+
+def holdout_split(targets: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pool, val) indices: `per_class` images of each class held out as a balanced
+    validation split before any subsampling (SDCLR's CIFAR-10-LT: 45k pool + 5k val).
+
+    Examples:
+        >>> pool, val = holdout_split(np.repeat([0, 1], 10), 3)
+        >>> len(pool), len(val)
+        (14, 6)
+    """
+    if per_class <= 0:
+        return np.arange(len(targets)), np.arange(0)
+    counts = np.bincount(targets)
+    if per_class >= counts.min():
+        raise UserError(
+            f"--val-per-class {per_class} leaves no training images in the smallest "
+            f"class ({counts.min()} images); lower it"
+        )
+    val = np.concatenate(
+        [
+            np.random.default_rng([VAL_SEED, c]).choice(
+                np.flatnonzero(targets == c), per_class, replace=False
+            )
+            for c in range(len(counts))
+        ]
+    )
+    return np.setdiff1d(np.arange(len(targets)), val), np.sort(val)

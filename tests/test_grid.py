@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imbssl_bench.config import RunConfig
@@ -99,3 +100,17 @@ def test_same_size_grid_has_equal_n(tmp_path: Path) -> None:
     assert len({p.run_id for p in plan}) == 3
     explicit = plan_grid(tiny_spec(ratios=(1.0, 10.0), total=200), tmp_path)
     assert {p.n_train for p in explicit} == {200}
+
+
+def test_validation_split_is_held_out_of_the_pool(tmp_path: Path) -> None:
+    from imbssl_bench.imbalance import holdout_split
+
+    targets = create_dataset("digits").train_targets()
+    pool_idx, val_idx = holdout_split(targets, 20)
+    assert np.bincount(targets[val_idx]).tolist() == [20] * 10
+    assert not set(pool_idx) & set(val_idx) and len(pool_idx) + len(val_idx) == len(targets)
+    (run,) = plan_grid(tiny_spec(val_per_class=20), tmp_path)
+    assert run.config.imbalance.n_max == min(np.bincount(targets)) - 20
+    (record,) = run_grid([run])
+    assert record["n_pool"] == len(pool_idx)
+    assert {"val_linear_top1", "val_knn_top1", "fewshot_top1"} <= set(record["metrics"])
