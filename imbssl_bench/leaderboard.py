@@ -217,15 +217,14 @@ def _gap_table(
 ) -> list[str]:
     """Robustness gap: linear top-1 at rho=1 minus at each larger rho, paired by seed."""
     caveat = (
-        "at the same number of images"
+        "Every ratio has the same number of images, as in Liu et al. (2022)."
         if same_size
-        else "**sizes differ across ratios, so this confounds imbalance with data size** "
-        "(use --same-size)"
+        else "**Caution: the subsets differ in size across ratios, so this gap mixes imbalance "
+        "with data size; run the grid with --same-size to separate them.**"
     )
     lines = [
-        f"Robustness gap {caveat}: linear top-1 at ρ=1 minus at ρ=r (points), mean ± std over "
-        "seeds run at both; smaller is more robust (Liu et al. 2022 compare SSL with "
-        "supervised here).",
+        "Robustness gap: linear top-1 at ρ=1 minus at ρ=r (points), mean ± std over the seeds "
+        f"run at both; smaller means more robust to imbalance. {caveat}",
         "",
     ]
     header = ["method", "variant", *[f"gap ρ=1→{_fmt_ratio(x)}" for x in ratios[1:]]]

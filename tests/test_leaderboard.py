@@ -77,7 +77,7 @@ def test_tables_gap_and_order() -> None:
     # gap table: paired by seed, random (untrained) left out
     gap_rows = rows[3:]
     assert gap_rows == ["| simsiam | base | +2.5 ± 0.7 |", "| supervised | base | +8.0 ± 2.8 |"]
-    assert "at the same number of images" in text
+    assert "same number of images, as in Liu" in text
     assert "![linear top-1 vs imbalance ratio](plots/digits-exponential-" in text
 
 
