@@ -173,7 +173,7 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
     if total:
         order_text += f", same size: {total} images at every ratio"
     lines = [
-        f"## {display} · {profile} profile",
+        f"## {display} · {profile} profile" + (f" · same size ({total} images)" if total else ""),
         "",
         f"Setup: {backbone} ({stem} stem), {size} px, n_max {n_max}{order_text}, preset "
         f"`{preset}`. Cells: linear-probe / kNN top-1 (%) on the balanced test set, mean ± std "
