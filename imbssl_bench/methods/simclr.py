@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
@@ -24,6 +25,17 @@ class SimCLRArgs:
     gaussian_blur: float = 0.0  # no blur on 32 px images
 
 
+def simclr_views(image_size: int, args: SimCLRArgs | Any) -> SimCLRTransform:
+    """Lightly's two-view SimCLR transform from any args with cj_strength, min_scale and
+    gaussian_blur (shared with the supervised control, which must see the same views)."""
+    return SimCLRTransform(
+        input_size=image_size,
+        cj_strength=args.cj_strength,
+        min_scale=args.min_scale,
+        gaussian_blur=args.gaussian_blur,
+    )
+
+
 class SimCLR(Method):
     name = "simclr"
     description = "SimCLR: NT-Xent contrastive loss between two views (Chen et al. 2020)"
@@ -35,13 +47,7 @@ class SimCLR(Method):
         self.criterion = NTXentLoss(temperature=a.temperature, gather_distributed=True)
 
     def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
-        a: SimCLRArgs = self.args
-        return SimCLRTransform(
-            input_size=image_size,
-            cj_strength=a.cj_strength,
-            min_scale=a.min_scale,
-            gaussian_blur=a.gaussian_blur,
-        )
+        return simclr_views(image_size, self.args)
 
     def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         z0, z1 = (self.projection_head(self.backbone(v)) for v in views)

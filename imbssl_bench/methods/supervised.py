@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from lightly.transforms import SimCLRTransform
 from PIL import Image
 from torch import Tensor, nn
 
 from imbssl_bench.methods.base import Method
+from imbssl_bench.methods.simclr import simclr_views
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,7 @@ class Supervised(Method):
         self.criterion = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
 
     def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
-        a: SupervisedArgs = self.args
-        return SimCLRTransform(
-            input_size=image_size,
-            cj_strength=a.cj_strength,
-            min_scale=a.min_scale,
-            gaussian_blur=a.gaussian_blur,
-        )
+        return simclr_views(image_size, self.args)
 
     def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         logits = self.classifier(self.backbone(torch.cat(views)))
