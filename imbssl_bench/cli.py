@@ -342,8 +342,12 @@ def leaderboard(
     from imbssl_bench.records import load_records
 
     records = load_records(results)
-    write_text_atomic(out_file, lb.render(records))
+    old = out_file.read_text() if out_file.is_file() else ""
+    text = lb.render(records)
+    write_text_atomic(out_file, text)
     plots = write_plots(records, out_file.parent)
+    for link in set(lb.plot_links(old)) - set(lb.plot_links(text)):  # tables that are gone
+        (out_file.parent / link).unlink(missing_ok=True)
     err.print(f"wrote {out_file}" + (f" and {len(plots)} plot(s)" if plots else ""))
 
 

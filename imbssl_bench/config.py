@@ -89,9 +89,10 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """Everything that defines the experiment (the runtime section left out)."""
+        """Everything that defines the experiment (the runtime section and the label left out)."""
         d = self.to_dict()
         del d["runtime"]
+        del d["data"]["label"]  # renaming the data in tables must not re-run anything
         return d
 
     def config_hash(self) -> str:

@@ -63,7 +63,7 @@ class GridSpec:
     n_max: int | None = None
     class_order: str | None = None
     profile: str | None = None
-    same_size: bool = False  # every ratio gets the same number of images (see `same_size_total`)
+    same_size: bool | None = None  # same number of images at every ratio (None: iff `total`)
     total: int | None = None  # that number; default: the size of the grid's smallest subset
     val_per_class: int | None = None  # balanced validation split held out of the pool first
     precision: str | None = None
@@ -182,7 +182,7 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
     targets = source.train_targets()
     pool_idx, _ = holdout_split(targets, base.data.val_per_class)
     pool = np.bincount(targets[pool_idx], minlength=len(source.classes)).tolist()
-    if spec.same_size or spec.total:
+    if spec.same_size if spec.same_size is not None else spec.total is not None:
         total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
         base = dataclasses.replace(base, imbalance=dataclasses.replace(base.imbalance, total=total))
     plan = []

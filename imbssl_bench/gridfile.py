@@ -25,7 +25,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-LISTS = {"methods": "--method", "variants": "--variants"}
+# the same floors the command-line options enforce, for values from grid files too
+MINIMUM = {
+    "epochs": 1,
+    "batch_size": 2,
+    "image_size": 8,
+    "n_max": 1,
+    "total": 1,
+    "val_per_class": 1,
+    "devices": 1,
+    "num_workers": 0,
+}
 DEFAULTS: dict[str, Any] = {"ratios": "1,10,100", "seeds": "0", "variants": "base"}
 _TYPES: dict[str, tuple[type, ...]] = {  # GridSpec annotations -> TOML value types
     "int | None": (int,),
@@ -33,6 +43,7 @@ _TYPES: dict[str, tuple[type, ...]] = {  # GridSpec annotations -> TOML value ty
     "str | None": (str,),
     "str": (str,),
     "bool": (bool,),
+    "bool | None": (bool,),
 }
 
 
@@ -80,6 +91,11 @@ def build_spec(file_values: dict[str, Any], flags: dict[str, Any]) -> GridSpec:
     merged["variants"] = parse_names(as_text(merged["variants"]), "--variants")
     merged["ratios"] = parse_ratios(as_text(merged["ratios"]))
     merged["seeds"] = parse_seeds(as_text(merged["seeds"]))
+    for key, low in MINIMUM.items():
+        if merged.get(key) is not None and merged[key] < low:
+            raise UserError(f"{key} = {merged[key]} must be >= {low}")
+    if merged.get("lr") is not None:
+        merged["lr"] = float(merged["lr"])  # 1 and 1.0 must give one run id
     return GridSpec(**merged)
 
 

@@ -66,12 +66,22 @@ def scale_to_total(counts: Sequence[int], total: int, ranks: Sequence[int]) -> l
     if total < len(counts):
         raise UserError(f"--total {total} is below one image per class ({len(counts)} classes)")
     exact = [c * total / sum(counts) for c in counts]
-    scaled = [max(1, math.floor(x + _EPS)) for x in exact]
-    order = sorted(range(len(counts)), key=lambda c: (-(exact[c] - math.floor(exact[c])), ranks[c]))
+    scaled = [math.floor(x + _EPS) for x in exact]
+    raised = {c for c, n in enumerate(scaled) if n == 0}
+    for c in raised:
+        scaled[c] = 1
+    # leftover images go to the largest remainders (ties: the more frequent rank); classes that
+    # were raised to one image already got more than their share
+    order = sorted(
+        range(len(counts)),
+        key=lambda c: (c in raised, -(exact[c] - math.floor(exact[c] + _EPS)), ranks[c]),
+    )
     for c in itertools.islice(itertools.cycle(order), max(0, total - sum(scaled))):
         scaled[c] += 1
-    while sum(scaled) > total:  # only when the max(1, ...) floor pushed the sum over
-        c = max(range(len(scaled)), key=lambda i: (scaled[i], -ranks[i]))
+    while sum(scaled) > total:  # raising to one overshot: trim the largest, rarest-ranked first
+        c = max(
+            (i for i in range(len(scaled)) if scaled[i] > 1), key=lambda i: (scaled[i], ranks[i])
+        )
         scaled[c] -= 1
     return scaled
 

@@ -31,6 +31,7 @@ def _table_key(r: dict[str, Any]) -> tuple:
         c["imbalance"]["n_max"],
         c["imbalance"]["class_order"],
         c["imbalance"].get("total"),
+        c["data"].get("val_per_class", 0),
         c["model"]["backbone"],
         c["model"]["stem"],
         c["data"]["image_size"],
@@ -165,13 +166,15 @@ def render(records: list[dict[str, Any]]) -> str:
 
 
 def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
-    _, display, profile, n_max, order, total, backbone, stem, size, preset = key
+    _, display, profile, n_max, order, total, val, backbone, stem, size, preset = key
     rows = group_rows(records)
     ratios = sorted({r["ratio"] for r in records})
     lo, hi = ratios[0], ratios[-1]
     order_text = "" if order == "index" else f", class order {order}"
     if total:
         order_text += f", same size: {total} images at every ratio"
+    if val:
+        order_text += f", {val} images per class held out for validation"
     lines = [
         f"## {display} · {profile} profile" + (f" · same size ({total} images)" if total else ""),
         "",
@@ -244,6 +247,11 @@ def _pct_points(values: list[float]) -> str:
     return f"{m:+.1f} ± {stdev(values):.1f}" if len(values) > 1 else f"{m:+.1f}"
 
 
+def plot_links(markdown: str) -> list[str]:
+    """The plot files a leaderboard links, relative to its folder."""
+    return re.findall(r"\]\((plots/[^)]+\.png)\)", markdown)
+
+
 def build(results_dir: Path) -> str:
     return render(load_records(results_dir))
 
@@ -267,6 +275,5 @@ def check(results_dir: Path, out: Path) -> str:
             tofile=f"{out} (from records)",
         )
     )
-    links = re.findall(r"\]\((plots/[^)]+\.png)\)", expected)
-    missing = [link for link in links if not (Path(out).parent / link).is_file()]
+    missing = [link for link in plot_links(expected) if not (Path(out).parent / link).is_file()]
     return diff + "".join(f"missing plot: {Path(out).parent / link}\n" for link in missing)

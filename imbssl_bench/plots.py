@@ -51,7 +51,4 @@ def write_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]:
         path = Path(folder) / plot_name(key)
         write_bytes_atomic(path, buffer.getvalue())
         written.append(path)
-    for old in (Path(folder) / "plots").glob("*.png"):  # plots of tables that are gone
-        if old not in written:
-            old.unlink()
     return written

@@ -67,3 +67,52 @@ def test_bad_grid_file_on_the_command_line(cli, tmp_path: Path) -> None:
     path.write_text('methods = ["simclr"]\nlearning_rate = 0.1\n')
     res = cli("run", "--config", path, "--dry-run")
     assert res.code == 2 and "'learning_rate'" in res.err and res.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('methods = ["simclr"]\nepochs = 0\n', "epochs = 0 must be >= 1"),
+        ('methods = ["simclr"]\nbatch_size = 1\n', "batch_size = 1 must be >= 2"),
+        ('methods = ["simclr"]\nval_per_class = -3\n', "val_per_class = -3 must be >= 1"),
+        ('methods = ["simclr"]\ntotal = 0\n', "total = 0 must be >= 1"),
+    ],
+)
+def test_grid_file_values_get_the_cli_range_checks(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=match):
+        build_spec(load_grid_file(path), {})
+
+
+def test_int_and_float_lr_give_one_run_id(tmp_path: Path) -> None:
+    from imbssl_bench.grid import plan_grid
+
+    path = tmp_path / "g.toml"
+    path.write_text('methods = ["random"]\nratios = [1]\nlr = 1\n')
+    from_file = plan_grid(build_spec(load_grid_file(path), {}), tmp_path)[0].run_id
+    from_flag = plan_grid(
+        build_spec({}, {"methods": "random", "ratios": "1", "lr": 1.0}), tmp_path
+    )[0].run_id
+    assert from_file == from_flag
+
+
+def test_no_same_size_flag_beats_a_total_in_the_file(tmp_path: Path) -> None:
+    from imbssl_bench.grid import plan_grid
+
+    path = tmp_path / "g.toml"
+    path.write_text('methods = ["random"]\nratios = [1, 10]\ntotal = 200\n')
+    sized = plan_grid(build_spec(load_grid_file(path), {}), tmp_path)
+    assert {p.n_train for p in sized} == {200}
+    plain = plan_grid(build_spec(load_grid_file(path), {"same_size": False}), tmp_path)
+    assert len({p.n_train for p in plain}) == 2
+
+
+def test_dataset_label_does_not_change_the_run_id(tmp_path: Path) -> None:
+    from imbssl_bench.grid import plan_grid
+
+    plain = plan_grid(build_spec({}, {"methods": "random", "ratios": "1"}), tmp_path)[0]
+    named = plan_grid(
+        build_spec({}, {"methods": "random", "ratios": "1", "dataset_label": "Digits!"}), tmp_path
+    )[0]
+    assert plain.run_id == named.run_id and named.config.data.label == "Digits!"

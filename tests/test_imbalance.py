@@ -91,3 +91,17 @@ def test_same_size_errors() -> None:
         class_counts([10] * 3, 1, 10, total=40)
     with pytest.raises(UserError, match="unknown profile"):
         class_counts([10] * 3, 1, 10, profile="pareto")
+
+
+def test_same_size_keeps_order_when_rare_classes_are_raised_to_one() -> None:
+    from imbssl_bench.imbalance import scale_to_total
+
+    assert scale_to_total([100] * 5 + [1] * 5, 12, range(10)) == [2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(2, 12))
+        counts = sorted(rng.integers(1, 500, size=n).tolist(), reverse=True)
+        total = int(rng.integers(n, 3 * sum(counts)))
+        scaled = scale_to_total(counts, total, range(n))
+        assert sum(scaled) == total and min(scaled) >= 1
+        assert scaled == sorted(scaled, reverse=True), (counts, total, scaled)
