@@ -110,7 +110,10 @@ def template(spec: GridSpec) -> RunConfig:
         method="",
         preset=preset.name,
         data=DataConfig(
-            spec.dataset, image_size=spec.image_size or preset.image_size, label=spec.dataset_label
+            spec.dataset,
+            image_size=spec.image_size or preset.image_size,
+            label=spec.dataset_label,
+            val_per_class=spec.val_per_class or 0,
         ),
         imbalance=override(
             ImbalanceConfig(), n_max=spec.n_max, class_order=spec.class_order, profile=spec.profile
@@ -175,14 +178,11 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
     base = template(spec)
     check_runtime(base)
     source = create_dataset(spec.dataset, spec.data_root)
-    if spec.val_per_class:
-        base = dataclasses.replace(
-            base, data=dataclasses.replace(base.data, val_per_class=spec.val_per_class)
-        )
     targets = source.train_targets()
     pool_idx, _ = holdout_split(targets, base.data.val_per_class)
     pool = np.bincount(targets[pool_idx], minlength=len(source.classes)).tolist()
-    if spec.same_size if spec.same_size is not None else spec.total is not None:
+    same_size = spec.same_size if spec.same_size is not None else spec.total is not None
+    if same_size:
         total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
         base = dataclasses.replace(base, imbalance=dataclasses.replace(base.imbalance, total=total))
     plan = []
