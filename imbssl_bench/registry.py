@@ -52,6 +52,3 @@ class Registry(Generic[T]):
 
     def items(self) -> Iterator[tuple[str, T]]:
         return iter(sorted(self._items.items()))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items

@@ -110,14 +110,12 @@ def fit(
     cfg: RunConfig,
     image_size: int,
     reporter: Reporter | None = None,
-    epochs: int | None = None,
-    callbacks: Sequence[pl.Callback] = (),
 ) -> TrainStats:
-    """Train `method` on `split` for `epochs` (default: the config's) and return stats."""
-    epochs = cfg.train.epochs if epochs is None else epochs
+    """Train `method` on `split` for the config's epochs and return stats."""
+    epochs = cfg.train.epochs
     loader = train_loader(split, method, cfg, image_size)
     start = time.perf_counter()
-    trainer = make_trainer(cfg, epochs, [ReporterCallback(reporter or NullReporter()), *callbacks])
+    trainer = make_trainer(cfg, epochs, [ReporterCallback(reporter or NullReporter())])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
@@ -16,18 +15,23 @@ from imbssl_bench.methods.base import Method
 
 
 @dataclass(frozen=True)
-class SimCLRArgs:
-    temperature: float = 0.5  # Lightly's NTXentLoss default, used in its CIFAR-10 benchmark
-    hidden_dim: int = 512  # Lightly's CIFAR-10 benchmark (= ResNet-18 feature dim)
-    out_dim: int = 128
+class SimCLRViewArgs:
+    """The view settings, shared with the supervised control (it must see the same views)."""
+
     cj_strength: float = 0.5  # Lightly's small-image setting
     min_scale: float = 0.08
     gaussian_blur: float = 0.0  # no blur on 32 px images
 
 
-def simclr_views(image_size: int, args: SimCLRArgs | Any) -> SimCLRTransform:
-    """Lightly's two-view SimCLR transform from any args with cj_strength, min_scale and
-    gaussian_blur (shared with the supervised control, which must see the same views)."""
+@dataclass(frozen=True)
+class SimCLRArgs(SimCLRViewArgs):
+    temperature: float = 0.5  # Lightly's NTXentLoss default, used in its CIFAR-10 benchmark
+    hidden_dim: int = 512  # Lightly's CIFAR-10 benchmark (= ResNet-18 feature dim)
+    out_dim: int = 128
+
+
+def simclr_views(image_size: int, args: SimCLRViewArgs) -> SimCLRTransform:
+    """Lightly's two-view SimCLR transform."""
     return SimCLRTransform(
         input_size=image_size,
         cj_strength=args.cj_strength,

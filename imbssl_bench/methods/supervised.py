@@ -14,14 +14,11 @@ from PIL import Image
 from torch import Tensor, nn
 
 from imbssl_bench.methods.base import Method
-from imbssl_bench.methods.simclr import simclr_views
+from imbssl_bench.methods.simclr import SimCLRViewArgs, simclr_views
 
 
 @dataclass(frozen=True)
-class SupervisedArgs:
-    cj_strength: float = 0.5  # the same small-image views as SimCLR
-    min_scale: float = 0.08
-    gaussian_blur: float = 0.0
+class SupervisedArgs(SimCLRViewArgs):  # the same views as SimCLR
     label_smoothing: float = 0.0
 
 

@@ -50,9 +50,7 @@ def fewshot(
 ) -> np.ndarray:
     """The linear probe trained on a balanced k-shot subset of the pool (SDCLR's protocol)."""
     shots = balanced_shots(train_y, cfg.fewshot_fraction, seed)
-    return linear_predict(
-        train_x[shots], train_y[shots], test_x, cfg.linear_c, cfg.linear_max_iter, seed
-    )
+    return linear(train_x[shots], train_y[shots], test_x, num_classes, cfg, seed)
 
 
 def balanced_shots(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
