@@ -142,6 +142,15 @@ def run(
             rich_help_panel=GRID,
         ),
     ] = None,
+    probe_per_class: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Fit the probes on this many images per class of the balanced pool "
+            "(one seeded draw for every run; default: the whole pool).",
+            rich_help_panel=GRID,
+        ),
+    ] = None,
     total: Annotated[
         int | None,
         typer.Option(min=1, help="N for --same-size (implies it).", rich_help_panel=GRID),
@@ -202,6 +211,7 @@ def run(
         "same_size": same_size,
         "total": total,
         "val_per_class": val_per_class,
+        "probe_per_class": probe_per_class,
         "precision": precision,
         "accelerator": accelerator,
         "devices": devices,

@@ -22,6 +22,7 @@ from imbssl_bench.config import (
     BASE_LR,
     BASE_LR_BATCH,
     DataConfig,
+    EvalConfig,
     ImbalanceConfig,
     ModelConfig,
     RunConfig,
@@ -33,7 +34,13 @@ from imbssl_bench.datasets import DatasetSource, create_dataset
 from imbssl_bench.envinfo import collect_env
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation import evaluate
-from imbssl_bench.imbalance import class_counts, class_ranks, holdout_split, sample_subset
+from imbssl_bench.imbalance import (
+    class_counts,
+    class_ranks,
+    holdout_split,
+    probe_subset,
+    sample_subset,
+)
 from imbssl_bench.methods import create_method, get_method
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.progress import NullReporter, Reporter
@@ -66,6 +73,7 @@ class GridSpec:
     same_size: bool | None = None  # same number of images at every ratio (None: iff `total`)
     total: int | None = None  # that number; default: the size of the grid's smallest subset
     val_per_class: int | None = None  # balanced validation split held out of the pool first
+    probe_per_class: int | None = None  # probes fit on this many pool images per class
     precision: str | None = None
     accelerator: str | None = None
     devices: int | None = None
@@ -126,6 +134,7 @@ def template(spec: GridSpec) -> RunConfig:
             lr=spec.lr,
             precision=spec.precision,
         ),
+        eval=EvalConfig(probe_per_class=spec.probe_per_class),
         runtime=override(
             RuntimeConfig(data_root=spec.data_root),
             accelerator=spec.accelerator,
@@ -181,6 +190,7 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
     targets = source.train_targets()
     pool_idx, _ = holdout_split(targets, base.data.val_per_class)
     pool = np.bincount(targets[pool_idx], minlength=len(source.classes)).tolist()
+    probe_subset(targets[pool_idx], base.eval.probe_per_class)  # a clear error before any run
     same_size = spec.same_size if spec.same_size is not None else spec.total is not None
     if same_size:
         total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
@@ -214,6 +224,7 @@ def _now() -> str:
 
 def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
     c = run.config
+    n_pool = len(source.train_targets()) - c.data.val_per_class * len(source.classes)
     return {
         "schema": SCHEMA,
         "run_id": run.run_id,
@@ -227,7 +238,8 @@ def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
         "class_names": source.classes,
         "class_counts": run.class_counts,
         "n_train": run.n_train,
-        "n_pool": len(source.train_targets()) - c.data.val_per_class * len(source.classes),
+        "n_pool": n_pool,
+        "n_probe": c.eval.probe_per_class * len(source.classes) if c.eval.probe_per_class else n_pool,
         "config": c.to_dict(),
         "config_hash": c.config_hash(),
     }
@@ -245,7 +257,8 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     pool_idx, val_idx = holdout_split(targets, cfg.data.val_per_class)
     subset_idx = pool_idx[sample_subset(targets[pool_idx], run.class_counts, cfg.seed)]
     subset = data.train.subset(subset_idx)
-    pool = data.train.subset(pool_idx) if len(val_idx) else data.train
+    probe_idx = pool_idx[probe_subset(targets[pool_idx], cfg.eval.probe_per_class)]
+    pool = data.train.subset(probe_idx) if len(probe_idx) < len(targets) else data.train
     t_data = time.perf_counter()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     image_size = cfg.data.image_size or source.image_size

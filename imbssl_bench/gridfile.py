@@ -33,6 +33,7 @@ MINIMUM = {
     "n_max": 1,
     "total": 1,
     "val_per_class": 1,
+    "probe_per_class": 1,
     "devices": 1,
     "num_workers": 0,
 }

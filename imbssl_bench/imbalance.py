@@ -158,6 +158,32 @@ def sample_subset(targets: np.ndarray, counts: Sequence[int], seed: int) -> np.n
 VAL_SEED = 0  # one validation split for every run, so all runs share one balanced pool
 
 
+def probe_subset(targets: np.ndarray, per_class: int | None) -> np.ndarray:
+    """Sorted indices of the images the probes fit on: `per_class` of every class (all when
+    ``None``), one seeded draw shared by every run so that runs are compared on equal terms.
+
+    Examples:
+        >>> idx = probe_subset(np.repeat([0, 1], 10), 4)
+        >>> np.bincount(np.repeat([0, 1], 10)[idx]).tolist()
+        [4, 4]
+    """
+    if per_class is None:
+        return np.arange(len(targets))
+    counts = np.bincount(targets)
+    if per_class > counts.min():
+        raise UserError(
+            f"--probe-per-class {per_class} exceeds the smallest class of the pool "
+            f"({counts.min()} images); lower it"
+        )
+    picked = [
+        np.random.default_rng([VAL_SEED, c, 1]).choice(
+            np.flatnonzero(targets == c), per_class, replace=False
+        )
+        for c in range(len(counts))
+    ]
+    return np.sort(np.concatenate(picked))
+
+
 def holdout_split(targets: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
     """(pool, val) indices: `per_class` images of each class held out as a balanced
     validation split before any subsampling (SDCLR's CIFAR-10-LT: 45k pool + 5k val).

@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from statistics import mean, stdev
+from statistics import mean, median, stdev
 from typing import Any
 
 from imbssl_bench.errors import UserError
@@ -32,6 +32,7 @@ def _table_key(r: dict[str, Any]) -> tuple:
         c["imbalance"]["class_order"],
         c["imbalance"].get("total"),
         c["data"].get("val_per_class", 0),
+        c["eval"].get("probe_per_class"),
         c["model"]["backbone"],
         c["model"]["stem"],
         c["data"]["image_size"],
@@ -146,6 +147,37 @@ def _fmt_ratio(x: float) -> str:
     return f"{x:g}"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _hardware(r: dict[str, Any]) -> str:
+    env = r.get("env", {})
+    if env.get("device") == "cuda" and env.get("gpus"):
+        return env["gpus"][0]
+    return f"CPU ({env.get('cpu_count', '?')} cores)"
+
+
+PAPER_EPOCHS = 800  # Liu et al. (2022) and SDCLR pre-train for 800-2000 epochs
+
+
+def _scale_text(records: list[dict[str, Any]]) -> str:
+    """What budget produced the table, and how it compares with the papers' scale."""
+    epochs = max(r["config"]["train"]["epochs"] for r in records)
+    images = max(r["n_train"] for r in records)
+    hardware = ", ".join(sorted({_hardware(r) for r in records}))
+    text = (
+        f"Scale: at most {epochs} pre-training epochs on at most {images:,} images per run, "
+        f"on {hardware}."
+    )
+    if epochs < PAPER_EPOCHS:
+        text += (
+            " The papers pre-train for 800-2000 epochs on GPUs: this is a small-budget study, "
+            "not a reproduction of their numbers."
+        )
+    return text
+
+
 def render(records: list[dict[str, Any]]) -> str:
     ok = [r for r in records if r["status"] == "ok"]
     failed = len(records) - len(ok)
@@ -166,7 +198,7 @@ def render(records: list[dict[str, Any]]) -> str:
 
 
 def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
-    _, display, profile, n_max, order, total, val, backbone, stem, size, preset = key
+    _, display, profile, n_max, order, total, val, probe, backbone, stem, size, preset = key
     rows = group_rows(records)
     ratios = sorted({r["ratio"] for r in records})
     lo, hi = ratios[0], ratios[-1]
@@ -175,6 +207,8 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         order_text += f", same size: {total} images at every ratio"
     if val:
         order_text += f", {val} images per class held out for validation"
+    if probe:
+        order_text += f", probes fit on {probe} pool images per class"
     lines = [
         f"## {display} · {profile} profile" + (f" · same size ({total} images)" if total else ""),
         "",
@@ -182,7 +216,10 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         f"`{preset}`. Cells: linear-probe / kNN top-1 (%) on the balanced test set, mean ± std "
         f"over seeds. Few: linear accuracy on the rarest third of classes at ρ={_fmt_ratio(hi)}. "
         f"Drop: top-1 at ρ={_fmt_ratio(lo)} minus top-1 at ρ={_fmt_ratio(hi)} "
-        "(linear / kNN, points, over the seeds run at both).",
+        "(linear / kNN, points, over the seeds run at both). Time: median wall time per run "
+        "(pre-training + evaluation).",
+        "",
+        _scale_text(records),
         "",
     ]
     header = [
@@ -193,6 +230,7 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         f"few @ρ={_fmt_ratio(hi)}",
         f"drop {_fmt_ratio(lo)}→{_fmt_ratio(hi)}",
         "seeds",
+        "time/run",
     ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
@@ -206,6 +244,7 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
             _few(by_ratio[hi]),
             _drop(by_ratio[lo], by_ratio[hi]) if lo != hi else "–",
             ",".join(map(str, seeds)),
+            _duration(median(r["wall_s"] for r in rows[row])),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")

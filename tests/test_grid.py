@@ -4,9 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import create_dataset
+from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import get_method
 from imbssl_bench.records import read_record
@@ -114,3 +116,23 @@ def test_validation_split_is_held_out_of_the_pool(tmp_path: Path) -> None:
     (record,) = run_grid([run])
     assert record["n_pool"] == len(pool_idx)
     assert {"val_linear_top1", "val_knn_top1", "fewshot_top1"} <= set(record["metrics"])
+
+
+def test_probes_fit_on_a_fixed_balanced_share_of_the_pool(tmp_path: Path, monkeypatch) -> None:
+    import imbssl_bench.grid as grid
+
+    pools = []
+
+    def spy(backbone, pool, *args, **kwargs):
+        pools.append(pool)
+        return real(backbone, pool, *args, **kwargs)
+
+    real = grid.evaluate
+    monkeypatch.setattr(grid, "evaluate", spy)
+    spec = tiny_spec(methods=("random",), seeds=(0, 1), probe_per_class=30, val_per_class=20)
+    records = run_grid(plan_grid(spec, tmp_path))
+    assert [r["n_probe"] for r in records] == [300, 300]
+    assert np.bincount(pools[0].targets.numpy()).tolist() == [30] * 10
+    assert torch.equal(pools[0].images, pools[1].images)  # one draw shared by every seed
+    with pytest.raises(UserError, match="--probe-per-class 500 exceeds"):
+        plan_grid(tiny_spec(probe_per_class=500), tmp_path)

@@ -35,7 +35,7 @@ def record(
         "n_train": 300,
         "config": cfg.to_dict(),
         "wall_s": 1.0,
-        "env": {},
+        "env": {"device": "cpu", "cpu_count": 2},
         "metrics": {
             "knn_top1": knn,
             "linear_top1": lin,
@@ -98,3 +98,18 @@ def test_conflicting_records_are_refused() -> None:
     twin["run_id"] = "other"
     with pytest.raises(UserError, match="same method/variant/ratio/seed"):
         lb.render([*RECORDS, twin])
+
+
+def test_tables_state_their_scale_and_time_per_run() -> None:
+    md = lb.render(RECORDS)
+    assert (
+        "Scale: at most 10 pre-training epochs on at most 300 images per run, on CPU (2 cores)."
+        in md
+    )
+    assert "not a reproduction" in md
+    assert "| 0,1 | 1 s |" in md
+    long = [
+        {**r, "config": {**r["config"], "train": {**r["config"]["train"], "epochs": 800}}}
+        for r in RECORDS
+    ]
+    assert "not a reproduction" not in lb.render(long)

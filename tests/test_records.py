@@ -119,3 +119,21 @@ def test_records_are_readable_by_others(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     write_record(path, make_record())
     assert path.stat().st_mode & 0o044  # not mkstemp's 0600
+
+
+def test_committed_records_keep_their_run_ids() -> None:
+    """Adding a config option must not silently change the ids of published records."""
+    results = Path(__file__).parent.parent / "leaderboard" / "results"
+    for r in load_records(results):
+        cfg = RunConfig.from_dict(r["config"])
+        assert (cfg.config_hash(), cfg.run_id()) == (r["config_hash"], r["run_id"]), r["run_id"]
+
+
+def test_new_options_enter_the_hash_only_when_set() -> None:
+    from dataclasses import replace
+
+    from imbssl_bench.config import EvalConfig
+
+    cfg = RunConfig("simsiam")
+    assert "probe_per_class" not in cfg.identity()["eval"]
+    assert replace(cfg, eval=EvalConfig(probe_per_class=10)).config_hash() != cfg.config_hash()
