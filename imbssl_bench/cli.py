@@ -30,6 +30,7 @@ err = Console(stderr=True, log_path=False, soft_wrap=True)  # one message, one l
 GRID = "Grid"
 SETUP = "Setup (override the preset)"
 RUNTIME = "Runtime"
+VARIANT = "Variant options (cluster-distill)"
 
 
 @app.command()
@@ -155,6 +156,34 @@ def run(
         int | None,
         typer.Option(min=1, help="N for --same-size (implies it).", rich_help_panel=GRID),
     ] = None,
+    clusters: Annotated[
+        int | None,
+        typer.Option(min=1, help="k-means clusters (default: classes).", rich_help_panel=VARIANT),
+    ] = None,
+    expert_epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Epochs of each expert on its cluster (default: half the epochs).",
+            rich_help_panel=VARIANT,
+        ),
+    ] = None,
+    student_epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Distillation epochs (default: the epochs).", rich_help_panel=VARIANT
+        ),
+    ] = None,
+    student_init: Annotated[
+        str | None,
+        typer.Option(help="base | scratch (default: base).", rich_help_panel=VARIANT),
+    ] = None,
+    distill_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Lambda of SSL + lambda * distillation (default 1).", rich_help_panel=VARIANT
+        ),
+    ] = None,
     precision: Annotated[
         str | None,
         typer.Option(help="Lightning precision, e.g. bf16-mixed.", rich_help_panel=RUNTIME),
@@ -212,6 +241,11 @@ def run(
         "total": total,
         "val_per_class": val_per_class,
         "probe_per_class": probe_per_class,
+        "clusters": clusters,
+        "expert_epochs": expert_epochs,
+        "student_epochs": student_epochs,
+        "student_init": student_init,
+        "distill_weight": distill_weight,
         "precision": precision,
         "accelerator": accelerator,
         "devices": devices,

@@ -89,6 +89,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     method_args: dict[str, Any] = field(default_factory=dict)
+    variant_args: dict[str, Any] = field(default_factory=dict)  # resolved; empty for `base`
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +103,8 @@ class RunConfig:
         for section, key in HASHED_ONLY_WHEN_SET:
             if d[section][key] is None:
                 del d[section][key]
+        if not d["variant_args"]:
+            del d["variant_args"]
         return d
 
     def config_hash(self) -> str:

@@ -9,6 +9,12 @@ from lightly.transforms.utils import IMAGENET_NORMALIZE
 from torch import nn
 
 
+def feature_device(accelerator: str) -> str:
+    """Where frozen features are computed: the GPU when the run may use one."""
+    wants_gpu = accelerator in ("auto", "gpu", "cuda")
+    return "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
+
+
 @torch.no_grad()
 def extract_features(
     backbone: nn.Module,

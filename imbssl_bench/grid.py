@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 
 from imbssl_bench.backbones import create_backbone, resolve_stem
 from imbssl_bench.config import (
@@ -34,6 +33,7 @@ from imbssl_bench.datasets import DatasetSource, create_dataset
 from imbssl_bench.envinfo import collect_env
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation import evaluate
+from imbssl_bench.features import feature_device
 from imbssl_bench.imbalance import (
     class_counts,
     class_ranks,
@@ -41,12 +41,13 @@ from imbssl_bench.imbalance import (
     probe_subset,
     sample_subset,
 )
-from imbssl_bench.methods import create_method, get_method
+from imbssl_bench.methods import Method, create_method, get_method
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.records import SCHEMA, read_record, record_path, write_record
 from imbssl_bench.training import check_runtime
 from imbssl_bench.variants import VARIANTS, PretrainContext
+from imbssl_bench.weights import weights_path
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,19 @@ class GridSpec:
     total: int | None = None  # that number; default: the size of the grid's smallest subset
     val_per_class: int | None = None  # balanced validation split held out of the pool first
     probe_per_class: int | None = None  # probes fit on this many pool images per class
+    # options of variants (each goes to the variants of the grid whose Args have it)
+    clusters: int | None = None
+    expert_epochs: int | None = None
+    student_epochs: int | None = None
+    student_init: str | None = None
+    distill_weight: float | None = None
     precision: str | None = None
     accelerator: str | None = None
     devices: int | None = None
     num_workers: int | None = None
+
+
+VARIANT_OPTIONS = ("clusters", "expert_epochs", "student_epochs", "student_init", "distill_weight")
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class PlannedRun:
     class_counts: list[int]
     path: Path
     status: str  # "todo", or the status of the record already at `path` ("ok" / "failed")
+    base_weights: Path | None = None  # where the base run of this config keeps its weights
 
     @property
     def run_id(self) -> str:
@@ -146,15 +157,20 @@ def template(spec: GridSpec) -> RunConfig:
 
 def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> RunConfig:
     """Fill every default that depends on the data or the method, so the record is complete."""
-    VARIANTS.get(cfg.variant)
+    variant = VARIANTS.get(cfg.variant)
     method_cls = get_method(cfg.method)
+    if variant.needs_training and not method_cls.trains:
+        raise UserError(
+            f"variant '{variant.name}' needs a method that trains; '{cfg.method}' does not: "
+            f"run it in a grid of its own with --variants base"
+        )
     image_size = cfg.data.image_size or source.image_size
     train = cfg.train
     if train.lr is None:
         train = dataclasses.replace(train, lr=BASE_LR * train.batch_size / BASE_LR_BATCH)
     if not method_cls.trains:
         train = dataclasses.replace(train, epochs=0)
-    return dataclasses.replace(
+    cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(
             cfg.data, image_size=image_size, fingerprint=source.fingerprint() or None
@@ -166,6 +182,29 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
         train=train,
         method_args=dataclasses.asdict(method_cls.make_args(cfg.method_args)),
     )
+    variant_args = variant.resolve_args(cfg.variant_args, cfg, len(pool))
+    return dataclasses.replace(cfg, variant_args=variant_args)
+
+
+def variant_options(spec: GridSpec) -> dict[str, dict[str, Any]]:
+    """The variant options given in `spec`, split by the variants of the grid that take them."""
+    given = {k: getattr(spec, k) for k in VARIANT_OPTIONS if getattr(spec, k) is not None}
+    per_variant = {}
+    for name in spec.variants:
+        known = {f.name for f in dataclasses.fields(VARIANTS.get(name).Args)}
+        per_variant[name] = {k: v for k, v in given.items() if k in known}
+    unused = sorted(set(given) - {k for opts in per_variant.values() for k in opts})
+    if unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise UserError(
+            f"{flags}: no variant of this grid takes it; add e.g. --variants cluster-distill"
+        )
+    return per_variant
+
+
+def base_run_id(cfg: RunConfig) -> str:
+    """The run id of the `base` run with the same config (whose weights a variant reuses)."""
+    return dataclasses.replace(cfg, variant="base", variant_args={}).run_id()
 
 
 def same_size_total(
@@ -196,11 +235,17 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
         total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
         base = dataclasses.replace(base, imbalance=dataclasses.replace(base.imbalance, total=total))
     plan = []
+    options = variant_options(spec)
     grid = itertools.product(spec.methods, spec.variants, spec.ratios, spec.seeds)
     for method, variant, ratio, seed in grid:
         imbalance = dataclasses.replace(base.imbalance, ratio=float(ratio))
         cfg = dataclasses.replace(
-            base, method=method, variant=variant, seed=seed, imbalance=imbalance
+            base,
+            method=method,
+            variant=variant,
+            seed=seed,
+            imbalance=imbalance,
+            variant_args=options[variant],
         )
         cfg = resolve_config(cfg, source, pool)
         imb = cfg.imbalance
@@ -209,13 +254,16 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
         )
         path = record_path(out_dir, cfg.run_id())
         status = read_record(path)["status"] if path.exists() else "todo"
-        plan.append(PlannedRun(cfg, counts, path, status))
+        weights = None
+        if VARIANTS.get(variant).needs_base_weights:
+            weights = weights_path(out_dir, base_run_id(cfg))
+        plan.append(PlannedRun(cfg, counts, path, status, weights))
+    kept = {p.base_weights for p in plan if p.base_weights is not None}
+    for i, p in enumerate(plan):  # base runs keep their weights for the variants that need them
+        mine = weights_path(out_dir, p.run_id)
+        if p.config.variant == "base" and mine in kept:
+            plan[i] = dataclasses.replace(p, base_weights=mine)
     return plan
-
-
-def eval_device(cfg: RunConfig) -> str:
-    wants_gpu = cfg.runtime.accelerator in ("auto", "gpu", "cuda")
-    return "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
 
 
 def _now() -> str:
@@ -239,7 +287,9 @@ def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
         "class_counts": run.class_counts,
         "n_train": run.n_train,
         "n_pool": n_pool,
-        "n_probe": c.eval.probe_per_class * len(source.classes) if c.eval.probe_per_class else n_pool,
+        "n_probe": c.eval.probe_per_class * len(source.classes)
+        if c.eval.probe_per_class
+        else n_pool,
         "config": c.to_dict(),
         "config_hash": c.config_hash(),
     }
@@ -262,13 +312,20 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     t_data = time.perf_counter()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     image_size = cfg.data.image_size or source.image_size
-    backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem)
-    method = create_method(cfg.method, backbone, dim, cfg.method_args, cfg.train, len(data.classes))
+
+    def make_method() -> Method:
+        backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem)
+        return create_method(
+            cfg.method, backbone, dim, cfg.method_args, cfg.train, len(data.classes)
+        )
+
     result = VARIANTS.get(cfg.variant).pretrain(
-        PretrainContext(cfg, method, subset, image_size, reporter)
+        PretrainContext(
+            cfg, make_method(), subset, image_size, reporter, make_method, run.base_weights
+        )
     )
     t_train = time.perf_counter()
-    device = eval_device(cfg)
+    device = feature_device(cfg.runtime.accelerator)
     metrics = evaluate(
         result.backbone,
         pool,
@@ -312,7 +369,7 @@ def failed_record(run: PlannedRun, exc: BaseException, wall_s: float) -> dict[st
         "metrics": {},
         "wall_s": round(wall_s, 3),
         "finished_at": _now(),
-        "env": collect_env(eval_device(run.config)),
+        "env": collect_env(feature_device(run.config.runtime.accelerator)),
     }
 
 

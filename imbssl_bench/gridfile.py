@@ -34,6 +34,9 @@ MINIMUM = {
     "total": 1,
     "val_per_class": 1,
     "probe_per_class": 1,
+    "clusters": 1,
+    "expert_epochs": 1,
+    "student_epochs": 1,
     "devices": 1,
     "num_workers": 0,
 }

@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.errors import UserError
-from imbssl_bench.methods import Method
 from imbssl_bench.progress import NullReporter, Reporter, ReporterCallback
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
@@ -40,8 +39,9 @@ class ViewsDataset(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, i: int) -> tuple[Sequence[Tensor], Tensor]:
-        return self.transform(Image.fromarray(self.hwc[i])), self.targets[i]
+    def __getitem__(self, i: int) -> tuple[Sequence[Tensor], Tensor, int]:
+        """The views, the label, and the index (for per-image data such as cluster ids)."""
+        return self.transform(Image.fromarray(self.hwc[i])), self.targets[i], i
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,10 @@ class TrainStats:
     wall_s: float
 
 
-def train_loader(split: ImageSplit, method: Method, cfg: RunConfig, image_size: int) -> DataLoader:
+def train_loader(
+    split: ImageSplit, method: pl.LightningModule, cfg: RunConfig, image_size: int
+) -> DataLoader:
+    """Shuffled batches of `method.build_transform` views, seeded by the run's seed."""
     batch = min(cfg.train.batch_size, len(split))
     if batch < 2:
         raise ValueError(f"cannot train on {len(split)} image(s): batch norm needs at least 2")
@@ -105,13 +108,14 @@ def check_runtime(cfg: RunConfig) -> None:
 
 
 def fit(
-    method: Method,
+    method: pl.LightningModule,
     split: ImageSplit,
     cfg: RunConfig,
     image_size: int,
     reporter: Reporter | None = None,
 ) -> TrainStats:
-    """Train `method` on `split` for the config's epochs and return stats."""
+    """Train `method` (a `Method`, or any LightningModule with `build_transform(image_size)`,
+    such as a variant's wrapper) on `split` for the config's epochs and return stats."""
     epochs = cfg.train.epochs
     loader = train_loader(split, method, cfg, image_size)
     start = time.perf_counter()

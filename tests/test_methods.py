@@ -24,7 +24,7 @@ def test_one_step_has_a_finite_loss_and_moves_the_backbone(name: str) -> None:
     method = create_method(name, backbone, dim, {}, TrainConfig(lr=0.05), num_classes=10)
     split = create_dataset("digits").load().train.subset(torch.arange(32).numpy())
     cfg = RunConfig(method=name, train=TrainConfig(batch_size=16))
-    views, targets = next(iter(train_loader(split, method, cfg, image_size=16)))
+    views, targets, _ = next(iter(train_loader(split, method, cfg, image_size=16)))
     assert len(views) >= 2 and views[0].shape == (16, 3, 16, 16)
     before = [p.detach().clone() for p in method.backbone.parameters()]
     optimizer = torch.optim.SGD(method.parameters(), lr=0.05)

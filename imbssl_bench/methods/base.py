@@ -10,7 +10,7 @@ Trainer owns the loop, devices and precision.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -77,19 +77,22 @@ class Method(pl.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.backbone(x)
 
-    def training_step(self, batch: tuple[list[Tensor], Tensor], batch_idx: int) -> Tensor:
-        views, targets = batch
+    def training_step(self, batch: tuple[list[Tensor], Tensor, Tensor], batch_idx: int) -> Tensor:
+        views, targets, _ = batch  # the third item: the images' indices in the subset
         loss = self.training_loss(views, targets)
         self.log("train_loss", loss, on_step=True, on_epoch=True, batch_size=len(targets))
         return loss
 
     def configure_optimizers(self) -> Any:
-        cfg = self.train_cfg
-        if cfg.lr is None:
-            raise ValueError("train.lr must be resolved before training (see resolve_config)")
-        optimizer = torch.optim.SGD(
-            self.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-        epochs = max(1, self.trainer.max_epochs or 1)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return [optimizer], [scheduler]
+        return sgd_cosine(self.parameters(), self.train_cfg, self.trainer.max_epochs)
+
+
+def sgd_cosine(params: Iterable[nn.Parameter], cfg: TrainConfig, epochs: int | None) -> Any:
+    """SGD with momentum and weight decay, cosine-annealed over the epochs (per epoch)."""
+    if cfg.lr is None:
+        raise ValueError("train.lr must be resolved before training (see resolve_config)")
+    optimizer = torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs or 1))
+    return [optimizer], [scheduler]

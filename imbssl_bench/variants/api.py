@@ -1,0 +1,85 @@
+"""The variant API: what a variant gets (`PretrainContext`) and gives back (`PretrainResult`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from imbssl_bench.config import RunConfig
+from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.errors import UserError
+from imbssl_bench.methods import Method, NoArgs
+from imbssl_bench.progress import Reporter
+from imbssl_bench.registry import Registry
+from imbssl_bench.training import fit
+from imbssl_bench.weights import load_weights, save_weights
+
+
+@dataclass
+class PretrainContext:
+    config: RunConfig
+    method: Method
+    subset: ImageSplit
+    image_size: int
+    reporter: Reporter
+    make_method: Callable[[], Method] | None = None  # a fresh, untrained copy of `method`
+    base_weights: Path | None = None  # where the `base` run of this config keeps its weights
+
+
+@dataclass
+class PretrainResult:
+    backbone: nn.Module
+    train: dict[str, Any]
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    pretrain: Callable[[PretrainContext], PretrainResult]
+    Args: type = NoArgs
+    resolve: Callable[[Any, RunConfig, int], Any] | None = None  # (args, config, classes) -> args
+    needs_base_weights: bool = False  # the grid keeps the `base` run's weights for it
+    needs_training: bool = False  # meaningless for methods that do not train (`random`)
+
+    def make_args(self, values: dict[str, Any]) -> Any:
+        known = {f.name for f in dataclasses.fields(self.Args)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(
+                f"variant '{self.name}' has no option(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(known)) or '(none)'}"
+            )
+        return self.Args(**values)
+
+    def resolve_args(self, values: dict[str, Any], cfg: RunConfig, num_classes: int) -> dict:
+        """The variant's options with every default filled, as the record stores them."""
+        args = self.make_args(values)
+        return dataclasses.asdict(self.resolve(args, cfg, num_classes) if self.resolve else args)
+
+
+VARIANTS: Registry[Variant] = Registry("variant")
+
+
+def train_base(ctx: PretrainContext) -> tuple[dict[str, Any], bool]:
+    """Train ``ctx.method`` plainly, or load the weights its `base` run kept. Returns the
+    base run's training stats and whether they were reused; keeps new weights for later."""
+    path = ctx.base_weights
+    if path is not None and path.is_file():
+        try:
+            saved = load_weights(path)
+            ctx.method.load_state_dict(saved["state_dict"])
+            return saved["train"], True
+        except Exception:  # unreadable or from another model: train again, overwrite it
+            pass
+    ctx.reporter.stage("pre-training")
+    stats = asdict(fit(ctx.method, ctx.subset, ctx.config, ctx.image_size, ctx.reporter))
+    if path is not None:
+        save_weights(path, {"state_dict": ctx.method.state_dict(), "train": stats})
+    return stats, False

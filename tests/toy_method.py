@@ -1,0 +1,35 @@
+"""A minimal method plugin, written only against the public method API (as a third party would)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from lightly.transforms import SimSiamTransform
+from torch import Tensor, nn
+
+from imbssl_bench.methods import Method
+
+
+@dataclass(frozen=True)
+class ToyArgs:
+    dim: int = 16
+
+
+class Toy(Method):
+    name = "toy"
+    description = "test plugin: cosine agreement of two views through a linear head"
+    Args = ToyArgs
+
+    def build(self) -> None:
+        self.head = nn.Linear(self.feature_dim, self.args.dim)
+
+    def build_transform(self, image_size: int):  # type: ignore[no-untyped-def]
+        return SimSiamTransform(input_size=image_size, gaussian_blur=0.0)
+
+    def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+        a, b = (self.head(self.backbone(v)) for v in views[:2])
+        return (
+            -(F.cosine_similarity(a, b.detach()).mean() + F.cosine_similarity(b, a.detach()).mean())
+            / 2
+        )
