@@ -30,7 +30,7 @@ err = Console(stderr=True, log_path=False, soft_wrap=True)  # one message, one l
 GRID = "Grid"
 SETUP = "Setup (override the preset)"
 RUNTIME = "Runtime"
-VARIANT = "Variant options (cluster-distill)"
+VARIANT = "Variant options (cluster-distill, sam, rwsam, rwsam-oracle)"
 
 
 @app.command()
@@ -184,6 +184,40 @@ def run(
             help="Lambda of SSL + lambda * distillation (default 1).", rich_help_panel=VARIANT
         ),
     ] = None,
+    sam_rho: Annotated[
+        float | None,
+        typer.Option(help="SAM neighbourhood radius (default 0.5).", rich_help_panel=VARIANT),
+    ] = None,
+    sam_adaptive: Annotated[
+        bool | None,
+        typer.Option(
+            "--sam-adaptive/--no-sam-adaptive",
+            help="Adaptive SAM (ASAM) perturbation (default: on, as the rwSAM code).",
+            rich_help_panel=VARIANT,
+        ),
+    ] = None,
+    rwsam_warmup: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Epochs with weights 1 before the first KDE (default: a fifth).",
+            rich_help_panel=VARIANT,
+        ),
+    ] = None,
+    rwsam_refresh: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Epochs between KDE refreshes (default: a tenth).", rich_help_panel=VARIANT
+        ),
+    ] = None,
+    rwsam_k: Annotated[
+        int | None,
+        typer.Option(min=1, help="Neighbours of the KDE (default 20).", rich_help_panel=VARIANT),
+    ] = None,
+    rwsam_alpha: Annotated[
+        float | None,
+        typer.Option(help="weight = density^-alpha (default 1).", rich_help_panel=VARIANT),
+    ] = None,
     precision: Annotated[
         str | None,
         typer.Option(help="Lightning precision, e.g. bf16-mixed.", rich_help_panel=RUNTIME),
@@ -246,6 +280,12 @@ def run(
         "student_epochs": student_epochs,
         "student_init": student_init,
         "distill_weight": distill_weight,
+        "sam_rho": sam_rho,
+        "sam_adaptive": sam_adaptive,
+        "rwsam_warmup": rwsam_warmup,
+        "rwsam_refresh": rwsam_refresh,
+        "rwsam_k": rwsam_k,
+        "rwsam_alpha": rwsam_alpha,
         "precision": precision,
         "accelerator": accelerator,
         "devices": devices,

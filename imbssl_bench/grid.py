@@ -81,13 +81,31 @@ class GridSpec:
     student_epochs: int | None = None
     student_init: str | None = None
     distill_weight: float | None = None
+    sam_rho: float | None = None
+    sam_adaptive: bool | None = None
+    rwsam_warmup: int | None = None
+    rwsam_refresh: int | None = None
+    rwsam_k: int | None = None
+    rwsam_alpha: float | None = None
     precision: str | None = None
     accelerator: str | None = None
     devices: int | None = None
     num_workers: int | None = None
 
 
-VARIANT_OPTIONS = ("clusters", "expert_epochs", "student_epochs", "student_init", "distill_weight")
+VARIANT_OPTIONS = (
+    "clusters",
+    "expert_epochs",
+    "student_epochs",
+    "student_init",
+    "distill_weight",
+    "sam_rho",
+    "sam_adaptive",
+    "rwsam_warmup",
+    "rwsam_refresh",
+    "rwsam_k",
+    "rwsam_alpha",
+)
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,11 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
             f"variant '{variant.name}' needs a method that trains; '{cfg.method}' does not: "
             f"run it in a grid of its own with --variants base"
         )
+    if variant.needs_per_example_loss and not method_cls.has_per_example_loss():
+        raise UserError(
+            f"variant '{variant.name}' re-weights per-example losses, and method "
+            f"'{cfg.method}' does not give them (it implements only training_loss)"
+        )
     image_size = cfg.data.image_size or source.image_size
     train = cfg.train
     if train.lr is None:
@@ -195,9 +218,13 @@ def variant_options(spec: GridSpec) -> dict[str, dict[str, Any]]:
         per_variant[name] = {k: v for k, v in given.items() if k in known}
     unused = sorted(set(given) - {k for opts in per_variant.values() for k in opts})
     if unused:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        key = unused[0]
+        takers = [
+            n for n, v in VARIANTS.items() if key in {f.name for f in dataclasses.fields(v.Args)}
+        ]
         raise UserError(
-            f"{flags}: no variant of this grid takes it; add e.g. --variants cluster-distill"
+            f"--{key.replace('_', '-')} is an option of variant {' / '.join(takers)}, which "
+            "this grid does not run; add it to --variants"
         )
     return per_variant
 

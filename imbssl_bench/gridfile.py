@@ -37,6 +37,9 @@ MINIMUM = {
     "clusters": 1,
     "expert_epochs": 1,
     "student_epochs": 1,
+    "rwsam_warmup": 0,
+    "rwsam_refresh": 1,
+    "rwsam_k": 1,
     "devices": 1,
     "num_workers": 0,
 }

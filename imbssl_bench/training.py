@@ -113,13 +113,14 @@ def fit(
     cfg: RunConfig,
     image_size: int,
     reporter: Reporter | None = None,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> TrainStats:
     """Train `method` (a `Method`, or any LightningModule with `build_transform(image_size)`,
     such as a variant's wrapper) on `split` for the config's epochs and return stats."""
     epochs = cfg.train.epochs
     loader = train_loader(split, method, cfg, image_size)
     start = time.perf_counter()
-    trainer = make_trainer(cfg, epochs, [ReporterCallback(reporter or NullReporter())])
+    trainer = make_trainer(cfg, epochs, [ReporterCallback(reporter or NullReporter()), *callbacks])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")

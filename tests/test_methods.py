@@ -28,8 +28,11 @@ def test_one_step_has_a_finite_loss_and_moves_the_backbone(name: str) -> None:
     assert len(views) >= 2 and views[0].shape == (16, 3, 16, 16)
     before = [p.detach().clone() for p in method.backbone.parameters()]
     optimizer = torch.optim.SGD(method.parameters(), lr=0.05)
+    per_example = method.per_example_loss(views, targets)
+    assert per_example.shape == (16,) and torch.isfinite(per_example).all()
     loss = method.training_loss(views, targets)
     assert loss.ndim == 0 and torch.isfinite(loss)
+    assert torch.allclose(loss, per_example.mean(), atol=1e-5)
     loss.backward()
     optimizer.step()
     after = method.backbone.parameters()

@@ -70,9 +70,19 @@ class Method(pl.LightningModule):
         """The multi-view training transform of one RGB PIL image."""
         raise NotImplementedError(f"{type(self).__name__} must implement build_transform")
 
+    def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+        """The loss of each image of the batch, shape ``(batch,)``; its mean is the training
+        loss. Re-weighting variants (rwSAM) need it; implement it rather than
+        `training_loss` where the loss allows."""
+        raise NotImplementedError(f"{type(self).__name__} does not give per-example losses")
+
     def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         """The loss of one batch of views (labels are given but unused by SSL methods)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement training_loss")
+        return self.per_example_loss(views, targets).mean()
+
+    @classmethod
+    def has_per_example_loss(cls) -> bool:
+        return cls.per_example_loss is not Method.per_example_loss
 
     def forward(self, x: Tensor) -> Tensor:
         return self.backbone(x)

@@ -9,7 +9,7 @@ from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 from lightly.transforms import SimCLRTransform
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
 from imbssl_bench.methods.base import Method
 
@@ -49,10 +49,11 @@ class SimCLR(Method):
         a: SimCLRArgs = self.args
         self.projection_head = SimCLRProjectionHead(self.feature_dim, a.hidden_dim, a.out_dim)
         self.criterion = NTXentLoss(temperature=a.temperature, gather_distributed=True)
+        self.criterion.cross_entropy = nn.CrossEntropyLoss(reduction="none")  # per view row
 
     def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
         return simclr_views(image_size, self.args)
 
-    def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+    def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         z0, z1 = (self.projection_head(self.backbone(v)) for v in views)
-        return self.criterion(z0, z1)
+        return self.criterion(z0, z1).view(2, -1).mean(0)  # rows: view 0's, then view 1's

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lightly.loss import NegativeCosineSimilarity
+import torch.nn.functional as F
 from lightly.models.modules import SimSiamPredictionHead, SimSiamProjectionHead
 from lightly.transforms import SimSiamTransform
 from PIL import Image
@@ -31,7 +31,6 @@ class SimSiam(Method):
         a: SimSiamArgs = self.args
         self.projection_head = SimSiamProjectionHead(self.feature_dim, a.proj_dim, a.proj_dim)
         self.prediction_head = SimSiamPredictionHead(a.proj_dim, a.pred_hidden_dim, a.proj_dim)
-        self.criterion = NegativeCosineSimilarity()
 
     def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
         a: SimSiamArgs = self.args
@@ -39,7 +38,8 @@ class SimSiam(Method):
             input_size=image_size, gaussian_blur=a.gaussian_blur, min_scale=a.min_scale
         )
 
-    def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+    def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         z0, z1 = (self.projection_head(self.backbone(v)) for v in views)
         p0, p1 = self.prediction_head(z0), self.prediction_head(z1)
-        return 0.5 * (self.criterion(p0, z1.detach()) + self.criterion(p1, z0.detach()))
+        # NegativeCosineSimilarity is the batch mean of this
+        return -0.5 * (F.cosine_similarity(p0, z1.detach()) + F.cosine_similarity(p1, z0.detach()))

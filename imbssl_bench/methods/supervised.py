@@ -30,11 +30,11 @@ class Supervised(Method):
     def build(self) -> None:
         a: SupervisedArgs = self.args
         self.classifier = nn.Linear(self.feature_dim, self.num_classes)
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing, reduction="none")
 
     def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
         return simclr_views(image_size, self.args)
 
-    def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
+    def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         logits = self.classifier(self.backbone(torch.cat(views)))
-        return self.criterion(logits, targets.repeat(len(views)))
+        return self.criterion(logits, targets.repeat(len(views))).view(len(views), -1).mean(0)

@@ -47,6 +47,7 @@ class Variant:
     resolve: Callable[[Any, RunConfig, int], Any] | None = None  # (args, config, classes) -> args
     needs_base_weights: bool = False  # the grid keeps the `base` run's weights for it
     needs_training: bool = False  # meaningless for methods that do not train (`random`)
+    needs_per_example_loss: bool = False  # re-weights the method's per-example losses
 
     def make_args(self, values: dict[str, Any]) -> Any:
         known = {f.name for f in dataclasses.fields(self.Args)}

@@ -1,0 +1,126 @@
+"""Sharpness-aware minimisation with a re-weighted perturbation (rwSAM, Liu et al. ICLR 2022).
+
+One step: (a) gradient of the *weighted* per-example loss; (b) move the parameters by
+e = rho * T^2 g / ||T g|| (T = |p| in the adaptive form of ASAM, as in the reference code, else
+1); (c) gradient of the *plain* loss there; (d) restore the parameters exactly and let the
+base optimizer step with that gradient. With all weights 1 this is SAM; with rho = 0 it is the
+base optimizer's step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from imbssl_bench.methods import Method
+from imbssl_bench.methods.base import sgd_cosine
+
+
+@torch.no_grad()
+def perturbation(params: Sequence[nn.Parameter], rho: float, adaptive: bool) -> list[Tensor]:
+    """e for every parameter, from the gradients they hold (zeros where there is none)."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    scaled = [p.abs() * g if adaptive else g for p, g in zip(params, grads, strict=True)]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(s) for s in scaled]))
+    scale = rho / (norm + 1e-12)
+    return [(p * p if adaptive else 1.0) * g * scale for p, g in zip(params, grads, strict=True)]
+
+
+@contextlib.contextmanager
+def frozen_batchnorm_stats(module: nn.Module) -> Iterator[None]:
+    """Forward passes inside leave batch-norm running statistics unchanged."""
+    bns = [m for m in module.modules() if isinstance(m, _BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(bns, saved, strict=True):
+            m.momentum = momentum
+
+
+def sam_step(
+    params: Sequence[nn.Parameter],
+    weighted_loss: Callable[[], Tensor],
+    plain_loss: Callable[[], Tensor],
+    optimizer: Any,
+    rho: float,
+    adaptive: bool,
+    backward: Callable[[Tensor], None] = Tensor.backward,
+) -> Tensor:
+    """One rwSAM step (see the module docstring); returns the plain loss at the perturbed point."""
+    optimizer.zero_grad()
+    backward(weighted_loss())
+    saved = [p.detach().clone() for p in params]
+    eps = perturbation(params, rho, adaptive)
+    with torch.no_grad():
+        for p, e in zip(params, eps, strict=True):
+            p.add_(e)
+    optimizer.zero_grad()
+    loss = plain_loss()
+    backward(loss)
+    with torch.no_grad():
+        for p, s in zip(params, saved, strict=True):
+            p.copy_(s)
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.detach()
+
+
+class SAMModule(pl.LightningModule):
+    """Trains a `Method` with (rw)SAM steps; `weights` holds one weight per subset image."""
+
+    def __init__(self, method: Method, weights: Tensor, rho: float, adaptive: bool) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.method = method
+        self.register_buffer("weights", weights.float(), persistent=False)
+        self.rho = rho
+        self.adaptive = adaptive
+
+    def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
+        return self.method.build_transform(image_size)
+
+    def training_step(self, batch: tuple[list[Tensor], Tensor, Tensor], batch_idx: int) -> Tensor:
+        views, targets, index = batch
+        w = self.weights[index]
+        params = [p for p in self.parameters() if p.requires_grad]
+
+        def weighted() -> Tensor:
+            return (self.method.per_example_loss(views, targets) * w).mean()
+
+        def plain() -> Tensor:
+            with frozen_batchnorm_stats(self):  # statistics come from the unperturbed pass
+                return self.method.per_example_loss(views, targets).mean()
+
+        loss = sam_step(
+            params,
+            weighted,
+            plain,
+            self.optimizers(),
+            self.rho,
+            self.adaptive,
+            self.manual_backward,
+        )
+        self.log("train_loss", loss, on_step=True, on_epoch=True, batch_size=len(targets))
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.method.on_train_batch_end(outputs, batch, batch_idx)  # e.g. a momentum update
+
+    def on_train_epoch_end(self) -> None:
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()  # type: ignore[union-attr]
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return sgd_cosine(params, self.method.train_cfg, self.trainer.max_epochs)

@@ -1,0 +1,178 @@
+"""`sam`, `rwsam`, `rwsam-oracle`: (re-weighted) sharpness-aware pre-training of any method
+with per-example losses (Liu et al., ICLR 2022).
+
+- `sam`: every weight 1 (the control for the re-weighting);
+- `rwsam`: weights from a kNN Gaussian KDE on the model's own L2-normalised backbone features
+  of the subset (no augmentation), first after `rwsam_warmup` epochs (weights 1 before), then
+  every `rwsam_refresh` epochs; labels are not used;
+- `rwsam-oracle`: weights 1 / (class count of the example), from the true labels: an
+  upper-bound diagnostic, not a method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from scipy.stats import spearmanr
+
+from imbssl_bench.config import RunConfig
+from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.density import class_weights, density_weights
+from imbssl_bench.errors import UserError
+from imbssl_bench.features import extract_features
+from imbssl_bench.sam import SAMModule
+from imbssl_bench.training import fit
+from imbssl_bench.variants.api import VARIANTS, PretrainContext, PretrainResult, Variant
+
+
+@dataclass(frozen=True)
+class SAMArgs:
+    sam_rho: float = 0.5  # neighbourhood radius (the reference code's value, adaptive form)
+    sam_adaptive: bool = True  # ASAM: perturbation scaled by |parameter|, as the reference code
+
+
+@dataclass(frozen=True)
+class RwSAMArgs(SAMArgs):
+    rwsam_warmup: int | None = None  # epochs with weights 1 first; None: a fifth of the epochs
+    rwsam_refresh: int | None = None  # epochs between weight updates; None: a tenth of them
+    rwsam_k: int = 20  # neighbours of the KDE
+    rwsam_alpha: float = 1.0  # weight = density^(-alpha)
+    rwsam_clip_min: float = 0.1  # weights are normalised to mean 1, then clipped to this range
+    rwsam_clip_max: float = 10.0
+
+
+def _check_sam(args: SAMArgs) -> None:
+    if not (np.isfinite(args.sam_rho) and args.sam_rho >= 0):
+        raise UserError(f"--sam-rho {args.sam_rho} must be a finite number >= 0")
+
+
+def resolve_sam(args: SAMArgs, cfg: RunConfig, num_classes: int) -> SAMArgs:
+    _check_sam(args)
+    return dataclasses.replace(args, sam_rho=float(args.sam_rho))
+
+
+def resolve_rwsam(args: RwSAMArgs, cfg: RunConfig, num_classes: int) -> RwSAMArgs:
+    _check_sam(args)
+    epochs = cfg.train.epochs
+    args = dataclasses.replace(
+        args,
+        sam_rho=float(args.sam_rho),
+        rwsam_warmup=args.rwsam_warmup if args.rwsam_warmup is not None else epochs // 5,
+        rwsam_refresh=args.rwsam_refresh or max(1, epochs // 10),
+        rwsam_alpha=float(args.rwsam_alpha),
+        rwsam_clip_min=float(args.rwsam_clip_min),
+        rwsam_clip_max=float(args.rwsam_clip_max),
+    )
+    if (args.rwsam_warmup or 0) < 0 or (args.rwsam_refresh or 0) < 1 or args.rwsam_k < 1:
+        raise UserError("--rwsam-warmup must be >= 0, --rwsam-refresh and --rwsam-k >= 1")
+    if not 0 < args.rwsam_clip_min <= 1 <= args.rwsam_clip_max:
+        raise UserError("rwsam weight clip range must satisfy 0 < min <= 1 <= max")
+    return args
+
+
+class DensityRefresh(pl.Callback):
+    """Recomputes the KDE weights at the start of the scheduled epochs."""
+
+    def __init__(self, subset: ImageSplit, image_size: int, args: RwSAMArgs, batch: int) -> None:
+        self.subset, self.image_size, self.args, self.batch = subset, image_size, args, batch
+        self.refreshes, self.seconds = 0, 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        a, epoch = self.args, trainer.current_epoch
+        if epoch < (a.rwsam_warmup or 0) or (epoch - (a.rwsam_warmup or 0)) % (
+            a.rwsam_refresh or 1
+        ):
+            return
+        t0 = time.perf_counter()
+        assert isinstance(module, SAMModule)
+        feats = extract_features(
+            module.method.backbone, self.subset.images, self.image_size, self.batch, module.device
+        )
+        w = density_weights(feats, a.rwsam_k, a.rwsam_alpha, (a.rwsam_clip_min, a.rwsam_clip_max))
+        module.weights.copy_(torch.as_tensor(w, dtype=torch.float32))
+        self.refreshes += 1
+        self.seconds += time.perf_counter() - t0
+
+
+def weight_summary(weights: np.ndarray, targets: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Mean weight per class index, the spread, and Spearman's rho of class count vs weight."""
+    counts = np.bincount(targets, minlength=num_classes)
+    present = counts > 0
+    per_class = [
+        float(weights[targets == c].mean()) if counts[c] else None for c in range(num_classes)
+    ]
+    means = np.array([m for m in per_class if m is not None])
+    varies = means.std() > 1e-12 and len(set(counts[present].tolist())) > 1
+    rho = float(spearmanr(counts[present], means).statistic) if varies else None
+    return {
+        "class_mean_weight": per_class,
+        "weight_min": float(weights.min()),
+        "weight_max": float(weights.max()),
+        "weight_std": float(weights.std()),
+        "spearman_count_vs_weight": rho,
+    }
+
+
+def _sam_variant(kind: str):
+    def pretrain(ctx: PretrainContext) -> PretrainResult:
+        cfg, a = ctx.config, ctx.config.variant_args
+        args = (RwSAMArgs if kind == "rwsam" else SAMArgs)(**a)
+        targets = ctx.subset.targets.numpy()
+        n, classes = len(targets), ctx.method.num_classes
+        if kind == "rwsam-oracle":
+            weights = class_weights(targets, np.bincount(targets, minlength=classes))
+        else:
+            weights = np.ones(n)
+        module = SAMModule(ctx.method, torch.as_tensor(weights), args.sam_rho, args.sam_adaptive)
+        callbacks = []
+        if kind == "rwsam":
+            refresh = DensityRefresh(ctx.subset, ctx.image_size, args, cfg.eval.feature_batch_size)
+            callbacks.append(refresh)
+        ctx.reporter.stage("pre-training")
+        stats = fit(module, ctx.subset, cfg, ctx.image_size, ctx.reporter, callbacks=callbacks)
+        final = module.weights.cpu().numpy().astype(np.float64)
+        summary: dict[str, Any] = {"kind": kind, **weight_summary(final, targets, classes)}
+        if kind == "rwsam":
+            summary.update(
+                refreshes=refresh.refreshes,
+                weights_s=round(refresh.seconds, 3),
+                weights_fraction=round(refresh.seconds / max(stats.wall_s, 1e-9), 4),
+            )
+        return PretrainResult(ctx.method.backbone, dataclasses.asdict(stats), {"rwsam": summary})
+
+    return pretrain
+
+
+for _name, _description, _args, _resolve in (
+    ("sam", "SAM (adaptive by default) with every example weighted 1", SAMArgs, resolve_sam),
+    (
+        "rwsam",
+        "re-weighted SAM: KDE-density weights on the model's features (Liu et al. 2022)",
+        RwSAMArgs,
+        resolve_rwsam,
+    ),
+    (
+        "rwsam-oracle",
+        "diagnostic: SAM weighted by 1 / true class count (uses labels)",
+        SAMArgs,
+        resolve_sam,
+    ),
+):
+    VARIANTS.add(
+        _name,
+        Variant(
+            _name,
+            _description,
+            _sam_variant(_name),
+            Args=_args,
+            resolve=_resolve,
+            needs_training=True,
+            needs_per_example_loss=True,
+        ),
+    )

@@ -1,0 +1,166 @@
+"""rwSAM: density weights, the SAM step, and the sam / rwsam / rwsam-oracle variants."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from imbssl_bench.density import class_weights, density_weights, knn_density
+from imbssl_bench.errors import UserError
+from imbssl_bench.grid import plan_grid, run_grid
+from imbssl_bench.sam import frozen_batchnorm_stats, sam_step
+
+from .conftest import tiny_spec
+
+
+def test_weights_are_inverse_to_density_on_a_toy_mixture() -> None:
+    rng = np.random.default_rng(0)
+    dense = rng.normal([3, 0, 0, 0], 0.1, size=(200, 4))
+    sparse = rng.normal([0, 3, 0, 0], 1.0, size=(20, 4))
+    x = np.vstack([dense, sparse])
+    density = knn_density(x, k=10)
+    assert density[:200].mean() > density[200:].mean()
+    w = density_weights(x, k=10, alpha=1.0, clip=(1e-3, 1e3))
+    assert w.mean() == pytest.approx(1.0) and w[200:].mean() > 2 * w[:200].mean()
+    assert np.all(density_weights(x, 10, 1.0, clip=(0.5, 2.0)) <= 2.0)
+
+
+def test_oracle_weights_follow_inverse_class_count() -> None:
+    w = class_weights(np.array([0, 0, 0, 1]), [3, 1])
+    assert w.mean() == pytest.approx(1.0) and w[3] == pytest.approx(3 * w[0])
+
+
+def toy() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+    return model, torch.randn(16, 5), torch.randn(16, 1)
+
+
+def per_example(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((model(x) - y) ** 2).squeeze(1)
+
+
+def reference_sam(model, x, y, rho, adaptive, lr):
+    """SAM / ASAM written out directly (Foret et al. 2021; Kwon et al. 2021, without eta)."""
+    params = list(model.parameters())
+    grads = torch.autograd.grad(per_example(model, x, y).mean(), params)
+    t = [p.abs() if adaptive else torch.ones_like(p) for p in params]
+    norm = torch.sqrt(sum(((ti * g) ** 2).sum() for ti, g in zip(t, grads, strict=True)))
+    with torch.no_grad():
+        eps = [rho * ti * ti * g / (norm + 1e-12) for ti, g in zip(t, grads, strict=True)]
+        start = [p.clone() for p in params]
+        for p, e in zip(params, eps, strict=True):
+            p.add_(e)
+    with frozen_batchnorm_stats(model):
+        grads = torch.autograd.grad(per_example(model, x, y).mean(), params)
+    with torch.no_grad():
+        for p, s, g in zip(params, start, grads, strict=True):
+            p.copy_(s - lr * g)
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_with_all_weights_one_the_step_is_plain_sam(adaptive: bool) -> None:
+    model, x, y = toy()
+    expected, _, _ = toy()
+    reference_sam(expected, x, y, rho=0.3, adaptive=adaptive, lr=0.1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ones = torch.ones(16)
+
+    def plain() -> torch.Tensor:
+        with frozen_batchnorm_stats(model):
+            return per_example(model, x, y).mean()
+
+    sam_step(
+        list(model.parameters()),
+        lambda: (per_example(model, x, y) * ones).mean(),
+        plain,
+        opt,
+        rho=0.3,
+        adaptive=adaptive,
+    )
+    for a, b in zip(model.state_dict().values(), expected.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6)
+
+
+def test_with_rho_zero_the_step_is_the_base_optimizer_step() -> None:
+    model, x, y = toy()
+    expected, _, _ = toy()
+    base = torch.optim.SGD(expected.parameters(), lr=0.1, momentum=0.9)
+    per_example(expected, x, y).mean().backward()
+    base.step()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    weights = torch.rand(16)
+
+    def plain() -> torch.Tensor:
+        with frozen_batchnorm_stats(model):
+            return per_example(model, x, y).mean()
+
+    sam_step(
+        list(model.parameters()),
+        lambda: (per_example(model, x, y) * weights).mean(),
+        plain,
+        opt,
+        rho=0.0,
+        adaptive=True,
+    )
+    for a, b in zip(model.state_dict().values(), expected.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # parameters and batch-norm statistics alike
+
+
+def test_parameters_are_restored_exactly_before_the_update() -> None:
+    model, x, y = toy()
+    start = [p.detach().clone() for p in model.parameters()]
+    seen = []
+
+    class Recorder:
+        def zero_grad(self) -> None:
+            for p in model.parameters():
+                p.grad = None
+
+        def step(self) -> None:
+            seen.extend(p.detach().clone() for p in model.parameters())
+
+    sam_step(
+        list(model.parameters()),
+        lambda: (per_example(model, x, y) * torch.rand(16)).mean(),
+        lambda: per_example(model, x, y).mean(),
+        Recorder(),
+        rho=2.0,
+        adaptive=True,
+    )
+    assert all(torch.equal(a, b) for a, b in zip(seen, start, strict=True))
+
+
+def test_variants_record_weights_and_rare_classes_weigh_more(tmp_path: Path) -> None:
+    spec = tiny_spec(
+        ratios=(100.0,), variants=("sam", "rwsam", "rwsam-oracle"), epochs=2, rwsam_warmup=0
+    )
+    sam, rw, oracle = run_grid(plan_grid(spec, tmp_path))
+    assert [r["status"] for r in (sam, rw, oracle)] == ["ok"] * 3, rw.get("error")
+    d = rw["diagnostics"]["rwsam"]
+    assert d["refreshes"] == 2 and 0 < d["weights_fraction"] < 1
+    assert sam["diagnostics"]["rwsam"]["weight_std"] == 0
+    counts = np.array(rw["class_counts"])
+    means = np.array(d["class_mean_weight"])
+    order = np.argsort(-counts)
+    assert means[order[-3:]].mean() > means[order[:3]].mean()  # rarest third vs most frequent
+    assert oracle["diagnostics"]["rwsam"]["spearman_count_vs_weight"] == pytest.approx(-1.0)
+    assert rw["config"]["variant_args"]["rwsam_refresh"] == 1
+
+
+def test_methods_without_per_example_losses_are_refused(tmp_path: Path, monkeypatch) -> None:
+    from importlib.metadata import EntryPoint, entry_points
+
+    import imbssl_bench.methods as registry
+
+    real = list(entry_points(group=registry.GROUP))
+    toy_ep = EntryPoint("toy", "tests.toy_method:Toy", registry.GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [*real, toy_ep])
+    registry.discover.cache_clear()
+    try:
+        with pytest.raises(UserError, match="does not give them"):
+            plan_grid(tiny_spec(methods=("toy",), variants=("rwsam",)), tmp_path)
+    finally:
+        registry.discover.cache_clear()
