@@ -2,7 +2,11 @@
 
 A method plugin subclasses `Method`, sets `name`/`description`, optionally an ``Args``
 dataclass of hyperparameters (stored resolved in every record), and implements `build`
-(heads and losses), `build_transform` (the views) and `training_loss`. The harness gives it a
+(heads and losses), `build_transform` (the views) and `per_example_loss` (one loss per image;
+the training loss is its mean, and re-weighting variants such as rwSAM need it; a method whose
+loss does not split per image implements `training_loss` instead, and those variants refuse
+it). `training_loss` must not call `self.log` (variants wrap the method in their own
+LightningModule). The step receives ``(views, targets, indices)``. The harness gives it a
 headless backbone, the feature dimension, the training config and the number of classes; the
 Trainer owns the loop, devices and precision.
 """
