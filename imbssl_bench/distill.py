@@ -30,11 +30,12 @@ class ClusterAdapters(nn.Module):
         self.bias = nn.Parameter(torch.zeros(clusters, dim))
 
     def forward(self, x: Tensor, cluster: Tensor) -> Tensor:
-        out = torch.zeros_like(x)
-        for k in cluster.unique().tolist():
-            rows = cluster == k
-            out[rows] = F.linear(x[rows], self.weight[k], self.bias[k])
-        return out
+        ids = cluster.unique().tolist()
+        rows = [torch.nonzero(cluster == k).squeeze(1) for k in ids]
+        parts = [
+            F.linear(x[r], self.weight[k], self.bias[k]) for r, k in zip(rows, ids, strict=True)
+        ]
+        return torch.cat(parts)[torch.argsort(torch.cat(rows))]  # rows' order; autocast-safe
 
 
 @torch.no_grad()
@@ -75,6 +76,10 @@ class DistillStudent(pl.LightningModule):
         self.adapters = ClusterAdapters(len(experts), student.feature_dim)
         self.register_buffer("cluster_ids", cluster_ids.long(), persistent=False)
         self.weight = weight
+        self.experts.eval()
+
+    def on_train_start(self) -> None:
+        self.experts.eval()  # Lightning does not reset modes at fit start
 
     def train(self, mode: bool = True) -> DistillStudent:
         super().train(mode)

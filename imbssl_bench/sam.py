@@ -29,22 +29,29 @@ def perturbation(params: Sequence[nn.Parameter], rho: float, adaptive: bool) -> 
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     scaled = [p.abs() * g if adaptive else g for p, g in zip(params, grads, strict=True)]
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(s) for s in scaled]))
+    if not torch.isfinite(norm):  # e.g. an overflowing fp16 step: do not perturb
+        return [torch.zeros_like(p) for p in params]
     scale = rho / (norm + 1e-12)
     return [(p * p if adaptive else 1.0) * g * scale for p, g in zip(params, grads, strict=True)]
 
 
 @contextlib.contextmanager
 def frozen_batchnorm_stats(module: nn.Module) -> Iterator[None]:
-    """Forward passes inside leave batch-norm running statistics unchanged."""
-    bns = [m for m in module.modules() if isinstance(m, _BatchNorm)]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.momentum = 0.0
+    """Forward passes inside leave batch-norm running statistics exactly as they were."""
+    buffers = [
+        b
+        for m in module.modules()
+        if isinstance(m, _BatchNorm)
+        for b in m.buffers()
+        if b is not None
+    ]
+    saved = [b.detach().clone() for b in buffers]
     try:
         yield
     finally:
-        for m, momentum in zip(bns, saved, strict=True):
-            m.momentum = momentum
+        with torch.no_grad():
+            for b, s in zip(buffers, saved, strict=True):
+                b.copy_(s)
 
 
 def sam_step(
@@ -93,25 +100,25 @@ class SAMModule(pl.LightningModule):
         views, targets, index = batch
         w = self.weights[index]
         params = [p for p in self.parameters() if p.requires_grad]
+        unperturbed: list[Tensor] = []
 
         def weighted() -> Tensor:
-            return (self.method.per_example_loss(views, targets) * w).mean()
+            losses = self.method.per_example_loss(views, targets)
+            unperturbed.append(losses.detach().mean())  # logged: comparable with `base`
+            return (losses * w).mean()
 
         def plain() -> Tensor:
             with frozen_batchnorm_stats(self):  # statistics come from the unperturbed pass
                 return self.method.per_example_loss(views, targets).mean()
 
-        loss = sam_step(
-            params,
-            weighted,
-            plain,
-            self.optimizers(),
-            self.rho,
-            self.adaptive,
-            self.manual_backward,
+        opt = self.optimizers()
+        perturbed = sam_step(
+            params, weighted, plain, opt, self.rho, self.adaptive, self.manual_backward
         )
-        self.log("train_loss", loss, on_step=True, on_epoch=True, batch_size=len(targets))
-        return loss
+        n = len(targets)
+        self.log("train_loss", unperturbed[0], on_step=True, on_epoch=True, batch_size=n)
+        self.log("perturbed_loss", perturbed, on_step=False, on_epoch=True, batch_size=n)
+        return unperturbed[0]
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.method.on_train_batch_end(outputs, batch, batch_idx)  # e.g. a momentum update

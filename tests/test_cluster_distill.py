@@ -69,12 +69,13 @@ def spec(**kw: object):
 
 
 def test_base_trained_once_experts_start_from_it(tmp_path: Path, monkeypatch) -> None:
-    calls = []
+    calls, modules = [], []
     real_fit = cd.fit
 
     def spy(module, split, cfg, *args, **kwargs):
         state = {k: v.clone() for k, v in module.state_dict().items()}
         calls.append((type(module).__name__, isinstance(module, Method), state, len(split)))
+        modules.append(module)
         return real_fit(module, split, cfg, *args, **kwargs)
 
     monkeypatch.setattr(cd, "fit", spy)
@@ -92,6 +93,9 @@ def test_base_trained_once_experts_start_from_it(tmp_path: Path, monkeypatch) ->
         assert all(torch.equal(state[k], base_state[k]) for k in base_state)
     assert sum(n for *_, n in experts) == distilled["n_train"] == sum(d["cluster_sizes"])
     assert calls[-1][0] == "DistillStudent"
+    before = {k: v for k, v in calls[-1][2].items() if k.startswith("experts.")}
+    after = modules[-1].state_dict()
+    assert before and all(torch.equal(before[k], after[k]) for k in before)  # frozen teachers
     assert 0 <= d["nmi"] <= 1 and 0 < d["purity"] <= 1
     assert d["compute_vs_base"]["steps"] > 1 and d["student"]["init"] == "base"
     assert distilled["config"]["variant_args"]["clusters"] == 3

@@ -39,6 +39,34 @@ def test_one_step_has_a_finite_loss_and_moves_the_backbone(name: str) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
+def test_per_example_losses_average_to_lightlys_batch_losses() -> None:
+    """The per-example form must not change what the built-ins optimise."""
+    import torch.nn.functional as F
+    from lightly.loss import NegativeCosineSimilarity, NTXentLoss
+
+    torch.manual_seed(0)
+    split = create_dataset("digits").load().train.subset(torch.arange(16).numpy())
+    cfg = RunConfig(method="simclr", train=TrainConfig(batch_size=16))
+    for name in ("simclr", "simsiam", "supervised"):
+        backbone, dim = create_backbone("test_resnet", "cifar")
+        m = create_method(name, backbone, dim, {}, TrainConfig(lr=0.05), num_classes=10)
+        views, targets, _ = next(iter(train_loader(split, m, cfg, image_size=16)))
+        with torch.no_grad():
+            mine = m.per_example_loss(views, targets).mean()
+            if name == "simclr":
+                z0, z1 = (m.projection_head(m.backbone(v)) for v in views)
+                theirs = NTXentLoss(temperature=m.args.temperature)(z0, z1)
+            elif name == "simsiam":
+                z0, z1 = (m.projection_head(m.backbone(v)) for v in views)
+                p0, p1 = m.prediction_head(z0), m.prediction_head(z1)
+                ncs = NegativeCosineSimilarity()
+                theirs = 0.5 * (ncs(p0, z1) + ncs(p1, z0))
+            else:
+                logits = m.classifier(m.backbone(torch.cat(views)))
+                theirs = F.cross_entropy(logits, targets.repeat(2))
+        assert torch.allclose(mine, theirs, atol=1e-5), name
+
+
 def test_unknown_method_argument_is_a_user_error() -> None:
     with pytest.raises(UserError, match="no argument"):
         get_method("simclr").make_args({"temprature": 0.2})

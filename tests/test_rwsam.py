@@ -109,6 +109,28 @@ def test_with_rho_zero_the_step_is_the_base_optimizer_step() -> None:
         assert torch.equal(a, b)  # parameters and batch-norm statistics alike
 
 
+def test_batchnorm_statistics_come_from_the_unperturbed_pass_only() -> None:
+    model, x, y = toy()
+    expected, _, _ = toy()
+    expected(x)  # one plain forward pass in train mode
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def plain() -> torch.Tensor:
+        with frozen_batchnorm_stats(model):
+            return per_example(model, x, y).mean()
+
+    sam_step(
+        list(model.parameters()),
+        lambda: per_example(model, x, y).mean(),
+        plain,
+        opt,
+        rho=1.0,
+        adaptive=False,
+    )
+    for a, b in zip(model[1].buffers(), expected[1].buffers(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_parameters_are_restored_exactly_before_the_update() -> None:
     model, x, y = toy()
     start = [p.detach().clone() for p in model.parameters()]
@@ -148,6 +170,39 @@ def test_variants_record_weights_and_rare_classes_weigh_more(tmp_path: Path) -> 
     assert means[order[-3:]].mean() > means[order[:3]].mean()  # rarest third vs most frequent
     assert oracle["diagnostics"]["rwsam"]["spearman_count_vs_weight"] == pytest.approx(-1.0)
     assert rw["config"]["variant_args"]["rwsam_refresh"] == 1
+
+
+def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation() -> None:
+    from imbssl_bench.backbones import create_backbone
+    from imbssl_bench.config import RunConfig, TrainConfig
+    from imbssl_bench.datasets import create_dataset
+    from imbssl_bench.methods import create_method
+    from imbssl_bench.sam import SAMModule
+    from imbssl_bench.training import fit
+
+    backbone, dim = create_backbone("test_resnet", "cifar")
+    train = TrainConfig(epochs=2, batch_size=16, lr=0.1)
+    method = create_method("simsiam", backbone, dim, {}, train, num_classes=10)
+    module = SAMModule(method, torch.ones(32), rho=0.05, adaptive=False)
+    split = create_dataset("digits").load().train.subset(np.arange(32))
+    cfg = RunConfig(method="simsiam", train=train)
+    stats = fit(module, split, cfg, image_size=16)
+    assert stats.steps == 4 and stats.final_loss is not None
+    (optimizer,) = module.trainer.optimizers
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine end
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"rwsam_warmup": 5}, "leaves no epoch with KDE weights"),
+        ({"rwsam_alpha": float("nan")}, "--rwsam-alpha nan must be"),
+        ({"sam_rho": -1.0}, "--sam-rho -1.0 must be"),
+    ],
+)
+def test_bad_rwsam_options_are_user_errors(tmp_path: Path, kw: dict, match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        plan_grid(tiny_spec(variants=("rwsam",), **kw), tmp_path)
 
 
 def test_methods_without_per_example_losses_are_refused(tmp_path: Path, monkeypatch) -> None:

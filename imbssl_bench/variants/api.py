@@ -68,17 +68,30 @@ class Variant:
 VARIANTS: Registry[Variant] = Registry("variant")
 
 
+TRAIN_STATS = ("epochs", "steps", "batch_size", "final_loss", "wall_s")
+
+
+def _readable_weights(path: Path, method: Method) -> dict[str, Any] | None:
+    """The kept weights if they fit `method` exactly (names and shapes), else None: an
+    unreadable or foreign file is trained over, never half-loaded."""
+    try:
+        saved = load_weights(path)
+        state, stats = saved["state_dict"], saved["train"]
+    except Exception:
+        return None
+    mine = method.state_dict()
+    fits = set(state) == set(mine) and all(state[k].shape == mine[k].shape for k in mine)
+    return saved if fits and all(k in stats for k in TRAIN_STATS) else None
+
+
 def train_base(ctx: PretrainContext) -> tuple[dict[str, Any], bool]:
     """Train ``ctx.method`` plainly, or load the weights its `base` run kept. Returns the
     base run's training stats and whether they were reused; keeps new weights for later."""
     path = ctx.base_weights
-    if path is not None and path.is_file():
-        try:
-            saved = load_weights(path)
-            ctx.method.load_state_dict(saved["state_dict"])
-            return saved["train"], True
-        except Exception:  # unreadable or from another model: train again, overwrite it
-            pass
+    saved = _readable_weights(path, ctx.method) if path is not None and path.is_file() else None
+    if saved is not None:
+        ctx.method.load_state_dict(saved["state_dict"])
+        return saved["train"], True
     ctx.reporter.stage("pre-training")
     stats = asdict(fit(ctx.method, ctx.subset, ctx.config, ctx.image_size, ctx.reporter))
     if path is not None:

@@ -64,13 +64,22 @@ def resolve_rwsam(args: RwSAMArgs, cfg: RunConfig, num_classes: int) -> RwSAMArg
         args,
         sam_rho=float(args.sam_rho),
         rwsam_warmup=args.rwsam_warmup if args.rwsam_warmup is not None else epochs // 5,
-        rwsam_refresh=args.rwsam_refresh or max(1, epochs // 10),
+        rwsam_refresh=args.rwsam_refresh
+        if args.rwsam_refresh is not None
+        else max(1, epochs // 10),
         rwsam_alpha=float(args.rwsam_alpha),
         rwsam_clip_min=float(args.rwsam_clip_min),
         rwsam_clip_max=float(args.rwsam_clip_max),
     )
     if (args.rwsam_warmup or 0) < 0 or (args.rwsam_refresh or 0) < 1 or args.rwsam_k < 1:
         raise UserError("--rwsam-warmup must be >= 0, --rwsam-refresh and --rwsam-k >= 1")
+    if (args.rwsam_warmup or 0) >= epochs:
+        raise UserError(
+            f"--rwsam-warmup {args.rwsam_warmup} leaves no epoch with KDE weights "
+            f"(the run has {epochs}); lower it"
+        )
+    if not (np.isfinite(args.rwsam_alpha) and args.rwsam_alpha >= 0):
+        raise UserError(f"--rwsam-alpha {args.rwsam_alpha} must be a finite number >= 0")
     if not 0 < args.rwsam_clip_min <= 1 <= args.rwsam_clip_max:
         raise UserError("rwsam weight clip range must satisfy 0 < min <= 1 <= max")
     return args
@@ -109,7 +118,7 @@ def weight_summary(weights: np.ndarray, targets: np.ndarray, num_classes: int) -
     ]
     means = np.array([m for m in per_class if m is not None])
     varies = means.std() > 1e-12 and len(set(counts[present].tolist())) > 1
-    rho = float(spearmanr(counts[present], means).statistic) if varies else None
+    rho = float(spearmanr(counts[present], means)[0]) if varies else None
     return {
         "class_mean_weight": per_class,
         "weight_min": float(weights.min()),
