@@ -300,6 +300,7 @@ def _now() -> str:
 def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
     c = run.config
     n_pool = len(source.train_targets()) - c.data.val_per_class * len(source.classes)
+    n_probe = c.eval.probe_per_class * len(source.classes) if c.eval.probe_per_class else n_pool
     return {
         "schema": SCHEMA,
         "run_id": run.run_id,
@@ -314,9 +315,7 @@ def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
         "class_counts": run.class_counts,
         "n_train": run.n_train,
         "n_pool": n_pool,
-        "n_probe": c.eval.probe_per_class * len(source.classes)
-        if c.eval.probe_per_class
-        else n_pool,
+        "n_probe": n_probe,
         "config": c.to_dict(),
         "config_hash": c.config_hash(),
     }
