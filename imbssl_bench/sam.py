@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytorch_lightning as pl
@@ -62,8 +63,11 @@ def sam_step(
     rho: float,
     adaptive: bool,
     backward: Callable[[Tensor], None] = Tensor.backward,
+    perturbed_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
 ) -> Tensor:
-    """One rwSAM step (see the module docstring); returns the plain loss at the perturbed point."""
+    """One rwSAM step (see the module docstring); returns the plain loss at the perturbed point.
+    The perturbed forward and backward run inside `perturbed_context()` (`SAMModule` passes
+    `frozen_batchnorm_stats`, so batch-norm statistics come from the unperturbed pass)."""
     optimizer.zero_grad()
     backward(weighted_loss())
     saved = [p.detach().clone() for p in params]
@@ -72,8 +76,9 @@ def sam_step(
         for p, e in zip(params, eps, strict=True):
             p.add_(e)
     optimizer.zero_grad()
-    loss = plain_loss()
-    backward(loss)
+    with perturbed_context():
+        loss = plain_loss()
+        backward(loss)
     with torch.no_grad():
         for p, s in zip(params, saved, strict=True):
             p.copy_(s)
@@ -108,12 +113,17 @@ class SAMModule(pl.LightningModule):
             return (losses * w).mean()
 
         def plain() -> Tensor:
-            with frozen_batchnorm_stats(self):  # statistics come from the unperturbed pass
-                return self.method.per_example_loss(views, targets).mean()
+            return self.method.per_example_loss(views, targets).mean()
 
-        opt = self.optimizers()
         perturbed = sam_step(
-            params, weighted, plain, opt, self.rho, self.adaptive, self.manual_backward
+            params,
+            weighted,
+            plain,
+            self.optimizers(),
+            self.rho,
+            self.adaptive,
+            self.manual_backward,
+            lambda: frozen_batchnorm_stats(self),
         )
         n = len(targets)
         self.log("train_loss", unperturbed[0], on_step=True, on_epoch=True, batch_size=n)

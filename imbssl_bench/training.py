@@ -125,7 +125,8 @@ def fit(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-        warnings.filterwarnings("ignore", ".*treespec.*")  # Lightning vs newer torch, harmless
+        warnings.filterwarnings("ignore", ".*treespec.*")
+        warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # frozen teachers
         try:
             trainer.fit(method, loader)
         except SystemExit:  # Lightning turns Ctrl+C into a graceful shutdown + exit(1)

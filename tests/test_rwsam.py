@@ -22,7 +22,7 @@ def test_weights_are_inverse_to_density_on_a_toy_mixture() -> None:
     x = np.vstack([dense, sparse])
     density = knn_density(x, k=10)
     assert density[:200].mean() > density[200:].mean()
-    w = density_weights(x, k=10, alpha=1.0, clip=(1e-3, 1e3))
+    w = density_weights(x, k=10, alpha=1.0, clip=(1e-9, 1e9))
     assert w.mean() == pytest.approx(1.0) and w[200:].mean() > 2 * w[:200].mean()
     assert np.all(density_weights(x, 10, 1.0, clip=(0.5, 2.0)) <= 2.0)
 
@@ -69,8 +69,7 @@ def test_with_all_weights_one_the_step_is_plain_sam(adaptive: bool) -> None:
     ones = torch.ones(16)
 
     def plain() -> torch.Tensor:
-        with frozen_batchnorm_stats(model):
-            return per_example(model, x, y).mean()
+        return per_example(model, x, y).mean()
 
     sam_step(
         list(model.parameters()),
@@ -79,6 +78,7 @@ def test_with_all_weights_one_the_step_is_plain_sam(adaptive: bool) -> None:
         opt,
         rho=0.3,
         adaptive=adaptive,
+        perturbed_context=lambda: frozen_batchnorm_stats(model),
     )
     for a, b in zip(model.state_dict().values(), expected.state_dict().values(), strict=True):
         assert torch.allclose(a.float(), b.float(), atol=1e-6)
@@ -94,8 +94,7 @@ def test_with_rho_zero_the_step_is_the_base_optimizer_step() -> None:
     weights = torch.rand(16)
 
     def plain() -> torch.Tensor:
-        with frozen_batchnorm_stats(model):
-            return per_example(model, x, y).mean()
+        return per_example(model, x, y).mean()
 
     sam_step(
         list(model.parameters()),
@@ -104,6 +103,7 @@ def test_with_rho_zero_the_step_is_the_base_optimizer_step() -> None:
         opt,
         rho=0.0,
         adaptive=True,
+        perturbed_context=lambda: frozen_batchnorm_stats(model),
     )
     for a, b in zip(model.state_dict().values(), expected.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # parameters and batch-norm statistics alike
@@ -116,8 +116,7 @@ def test_batchnorm_statistics_come_from_the_unperturbed_pass_only() -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
 
     def plain() -> torch.Tensor:
-        with frozen_batchnorm_stats(model):
-            return per_example(model, x, y).mean()
+        return per_example(model, x, y).mean()
 
     sam_step(
         list(model.parameters()),
@@ -126,6 +125,7 @@ def test_batchnorm_statistics_come_from_the_unperturbed_pass_only() -> None:
         opt,
         rho=1.0,
         adaptive=False,
+        perturbed_context=lambda: frozen_batchnorm_stats(model),
     )
     for a, b in zip(model[1].buffers(), expected[1].buffers(), strict=True):
         assert torch.equal(a, b)
