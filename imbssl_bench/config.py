@@ -133,6 +133,20 @@ class RunConfig:
         return cls(**kwargs)
 
 
+def make_args(args_cls: type, values: dict[str, Any], owner: str) -> Any:
+    """An ``Args`` dataclass from `values`; unknown keys are a `UserError` naming `owner`."""
+    from imbssl_bench.errors import UserError
+
+    known = {f.name for f in dataclasses.fields(args_cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UserError(
+            f"{owner} has no option(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(known)) or '(none)'}"
+        )
+    return args_cls(**values)
+
+
 def override(cfg: Any, **changes: Any) -> Any:
     """`dataclasses.replace` that ignores ``None`` values (timm's create_model style)."""
     return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})

@@ -52,3 +52,18 @@ def cli(capsys: pytest.CaptureFixture[str]):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def toy_plugin(monkeypatch: pytest.MonkeyPatch):
+    """Registers `tests/toy_method.py` under the methods entry-point group, as pip would."""
+    from importlib.metadata import EntryPoint, entry_points
+
+    import imbssl_bench.methods as registry
+
+    found = [*entry_points(group=registry.GROUP)]
+    found.append(EntryPoint("toy", "tests.toy_method:Toy", registry.GROUP))
+    monkeypatch.setattr(registry, "entry_points", lambda group: found)
+    registry.discover.cache_clear()
+    yield "toy"
+    registry.discover.cache_clear()

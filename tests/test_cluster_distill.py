@@ -1,6 +1,5 @@
 """The cluster-distill variant: clustering, merging, distillation, and the whole stage chain."""
 
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 import numpy as np
@@ -115,17 +114,8 @@ def test_reusing_the_base_changes_nothing(tmp_path: Path) -> None:
     assert second["diagnostics"]["cluster_sizes"] == first["diagnostics"]["cluster_sizes"]
 
 
-def test_works_for_a_plugin_method(tmp_path: Path, monkeypatch) -> None:
-    import imbssl_bench.methods as registry
-
-    real = list(entry_points(group=registry.GROUP))
-    toy = EntryPoint("toy", "tests.toy_method:Toy", registry.GROUP)
-    monkeypatch.setattr(registry, "entry_points", lambda group: [*real, toy])
-    registry.discover.cache_clear()
-    try:
-        records = run_grid(plan_grid(spec(methods=("toy", "simclr")), tmp_path))
-    finally:
-        registry.discover.cache_clear()
+def test_works_for_a_plugin_method(tmp_path: Path, toy_plugin: str) -> None:
+    records = run_grid(plan_grid(spec(methods=(toy_plugin, "simclr")), tmp_path))
     assert [r["status"] for r in records] == ["ok"] * 4, [r.get("error") for r in records]
 
 

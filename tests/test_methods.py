@@ -68,7 +68,7 @@ def test_per_example_losses_average_to_lightlys_batch_losses() -> None:
 
 
 def test_unknown_method_argument_is_a_user_error() -> None:
-    with pytest.raises(UserError, match="no argument"):
+    with pytest.raises(UserError, match="has no option"):
         get_method("simclr").make_args({"temprature": 0.2})
 
 

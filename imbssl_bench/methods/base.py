@@ -13,7 +13,6 @@ Trainer owns the loop, devices and precision.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -23,8 +22,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from imbssl_bench.config import TrainConfig
-from imbssl_bench.errors import UserError
+from imbssl_bench.config import TrainConfig, make_args
 
 
 @dataclass(frozen=True)
@@ -60,15 +58,7 @@ class Method(pl.LightningModule):
     @classmethod
     def make_args(cls, overrides: dict[str, Any] | None = None) -> Any:
         """The method's ``Args`` with `overrides` applied; unknown keys are a `UserError`."""
-        overrides = overrides or {}
-        known = {f.name for f in dataclasses.fields(cls.Args)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise UserError(
-                f"method '{cls.name}' has no argument(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(known)) or '(none)'}"
-            )
-        return cls.Args(**overrides)
+        return make_args(cls.Args, overrides or {}, f"method '{cls.name}'")
 
     def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
         """The multi-view training transform of one RGB PIL image."""

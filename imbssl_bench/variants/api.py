@@ -10,9 +10,8 @@ from typing import Any
 
 from torch import nn
 
-from imbssl_bench.config import RunConfig
+from imbssl_bench.config import RunConfig, make_args
 from imbssl_bench.datasets import ImageSplit
-from imbssl_bench.errors import UserError
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
 from imbssl_bench.registry import Registry
@@ -49,19 +48,9 @@ class Variant:
     needs_training: bool = False  # meaningless for methods that do not train (`random`)
     needs_per_example_loss: bool = False  # re-weights the method's per-example losses
 
-    def make_args(self, values: dict[str, Any]) -> Any:
-        known = {f.name for f in dataclasses.fields(self.Args)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UserError(
-                f"variant '{self.name}' has no option(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(known)) or '(none)'}"
-            )
-        return self.Args(**values)
-
     def resolve_args(self, values: dict[str, Any], cfg: RunConfig, num_classes: int) -> dict:
         """The variant's options with every default filled, as the record stores them."""
-        args = self.make_args(values)
+        args = make_args(self.Args, values, f"variant '{self.name}'")
         return dataclasses.asdict(self.resolve(args, cfg, num_classes) if self.resolve else args)
 
 
