@@ -1,9 +1,15 @@
-"""timm backbones with an optional CIFAR stem: ``create_backbone`` is the one entry point."""
+"""timm backbones with an optional CIFAR stem: ``create_backbone`` is the one entry point.
+
+Any timm model name works. A plugin adds a backbone by registering it with timm
+(``@timm.models.register_model``) in a module named by an ``imbssl_bench.backbones`` entry
+point; those modules are imported before a name is looked up.
+"""
 
 from __future__ import annotations
 
 import difflib
 from functools import cache
+from importlib.metadata import entry_points
 
 import timm
 import torch.nn as nn
@@ -12,13 +18,31 @@ from imbssl_bench.errors import UserError
 
 STEMS = ("auto", "cifar", "timm")
 SMALL_IMAGE = 64  # auto: images up to this size get the CIFAR stem
+GROUP = "imbssl_bench.backbones"
+
+
+@cache
+def load_backbone_plugins() -> tuple[str, ...]:
+    """Import every module of the ``imbssl_bench.backbones`` entry points (they register
+    their models with timm). Returns the ones that failed, as "name (reason)"."""
+    failed = []
+    for ep in entry_points(group=GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plugin must not break the others
+            failed.append(f"{ep.name} ({type(exc).__name__}: {exc})")
+    return tuple(failed)
 
 
 def check_backbone(name: str) -> None:
+    failed = load_backbone_plugins()
     if not timm.is_model(name):
         close = difflib.get_close_matches(name, timm.list_models(), n=5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise UserError(f"unknown backbone '{name}'; {hint}any name from timm.list_models() works")
+        broken = f"; backbone plugins that failed to load: {', '.join(failed)}" if failed else ""
+        raise UserError(
+            f"unknown backbone '{name}'; {hint}any name from timm.list_models() works{broken}"
+        )
 
 
 def _first_conv(model: nn.Module) -> nn.Conv2d | None:
@@ -51,15 +75,29 @@ def resolve_stem(name: str, stem: str, image_size: int) -> str:
     return stem
 
 
-def create_backbone(name: str, stem: str = "timm", in_chans: int = 3) -> tuple[nn.Module, int]:
-    """A headless timm model (``num_classes=0``) and its feature dimension.
+def _timm_model(name: str, in_chans: int, image_size: int | None) -> nn.Module:
+    """timm's model; models with a fixed input size (ViTs, ...) get ``img_size``."""
+    kwargs = {"pretrained": False, "num_classes": 0, "in_chans": in_chans}
+    if image_size is not None:
+        try:
+            return timm.create_model(name, img_size=image_size, **kwargs)
+        except TypeError:  # a model without an input-size argument (ResNets, ...)
+            pass
+    return timm.create_model(name, **kwargs)
+
+
+def create_backbone(
+    name: str, stem: str = "timm", in_chans: int = 3, image_size: int | None = None
+) -> tuple[nn.Module, int]:
+    """A headless timm model (``num_classes=0``) and its feature dimension. `image_size` is
+    passed to models that take one (e.g. ViTs: ``vit_tiny_patch16_224`` at 32 px).
 
     ``stem="cifar"`` swaps the first conv for a 3x3 stride-1 conv and drops the max-pool, as in
     the CIFAR ResNets of SimCLR and Lightly's CIFAR-10 benchmark (deep stems keep their
     layers, the first conv gets stride 1). Pass a resolved stem (see `resolve_stem`).
     """
     check_backbone(name)
-    model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans)
+    model = _timm_model(name, in_chans, image_size)
     if stem == "cifar":
         first = _first_conv(model)
         if first is None:

@@ -78,6 +78,14 @@ def run(
         str | None,
         typer.Option(help="Variants, comma list [default: base].", rich_help_panel=GRID),
     ] = None,
+    method_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A method hyperparameter, key=value (repeatable), e.g. temperature=0.2; "
+            "`imbssl-bench methods --args` lists them.",
+            rich_help_panel=GRID,
+        ),
+    ] = None,
     preset: Annotated[
         str | None,
         typer.Option(
@@ -252,12 +260,14 @@ def run(
     """
     from imbssl_bench.grid import plan_grid, run_grid
     from imbssl_bench.gridfile import build_spec, load_grid_file
+    from imbssl_bench.parsing import parse_key_values
 
     flags = {
         "methods": method,
         "ratios": ratios,
         "seeds": seeds,
         "variants": variants,
+        "method_args": parse_key_values(method_arg, "--method-arg") if method_arg else None,
         "dataset": dataset,
         "data_root": str(data_root) if data_root else None,
         "dataset_label": dataset_label,
@@ -436,38 +446,45 @@ def leaderboard(
 
 
 @app.command()
-def methods(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def methods(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    show_args: Annotated[
+        bool, typer.Option("--args", help="Also list each method's options and defaults.")
+    ] = False,
+) -> None:
     """List the methods found through the `imbssl_bench.methods` entry points."""
+    import dataclasses
+
     from imbssl_bench.methods import list_methods
+
+    def defaults(cls: Any) -> dict[str, Any]:
+        return dataclasses.asdict(cls.make_args()) if cls else {}
 
     infos = list_methods()
     if as_json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "name": i.name,
-                        "origin": i.origin,
-                        "version": i.version,
-                        "description": i.description,
-                        "error": i.error,
-                    }
-                    for i in infos
-                ],
-                indent=2,
-            )
-        )
+        rows = [
+            {
+                "name": i.name,
+                "origin": i.origin,
+                "version": i.version,
+                "description": i.description,
+                "per_example_loss": i.cls.has_per_example_loss() if i.cls else None,
+                "args": defaults(i.cls),
+                "error": i.error,
+            }
+            for i in infos
+        ]
+        print(json.dumps(rows, indent=2))
         return
-    table = Table(title="methods")
-    for col in ("name", "origin", "version", "description"):
+    table = Table(title="methods (per-example loss: the rwsam variants can re-weight it)")
+    for col in ("name", "origin", "version", "per-example loss", "description"):
         table.add_column(col)
     for i in infos:
-        table.add_row(
-            i.name,
-            i.origin,
-            i.version,
-            i.description if i.error is None else f"[red]failed to load: {i.error}",
-        )
+        text = i.description if i.error is None else f"[red]failed to load: {i.error}"
+        if show_args and i.cls:
+            text += "\n" + " ".join(f"{k}={v}" for k, v in defaults(i.cls).items())
+        per_example = "" if i.cls is None else ("yes" if i.cls.has_per_example_loss() else "no")
+        table.add_row(i.name, i.origin, i.version, per_example, text)
     out.print(table)
 
 

@@ -137,14 +137,34 @@ def make_args(args_cls: type, values: dict[str, Any], owner: str) -> Any:
     """An ``Args`` dataclass from `values`; unknown keys are a `UserError` naming `owner`."""
     from imbssl_bench.errors import UserError
 
-    known = {f.name for f in dataclasses.fields(args_cls)}
-    unknown = sorted(set(values) - known)
+    fields = {f.name: f for f in dataclasses.fields(args_cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise UserError(
             f"{owner} has no option(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(sorted(known)) or '(none)'}"
+            f"valid: {', '.join(sorted(fields)) or '(none)'}"
         )
+    values = {k: _typed(v, fields[k], owner) for k, v in values.items()}
     return args_cls(**values)
+
+
+def _typed(value: Any, field: dataclasses.Field, owner: str) -> Any:
+    """`value` checked against a scalar field type (ints widen to float, so 1 and 1.0 give
+    one run id); other annotations are passed through."""
+    from imbssl_bench.errors import UserError
+
+    text = field.type.__name__ if isinstance(field.type, type) else str(field.type)
+    kind = text.removesuffix(" | None")
+    if value is None and text.endswith("| None"):
+        return None
+    expected = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}.get(kind)
+    if expected is None:
+        return value
+    if kind == "str" and isinstance(value, int | float):  # e.g. --method-arg name=123
+        value = json.dumps(value)
+    if not isinstance(value, expected) or (isinstance(value, bool) and kind != "bool"):
+        raise UserError(f"{owner}: option {field.name} = {value!r} must be of type {kind}")
+    return float(value) if kind == "float" else value
 
 
 def override(cfg: Any, **changes: Any) -> Any:

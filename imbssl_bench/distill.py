@@ -18,7 +18,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from imbssl_bench.methods import Method
-from imbssl_bench.methods.base import sgd_cosine
+from imbssl_bench.methods.base import begin_step_of, sgd_cosine
 
 
 class ClusterAdapters(nn.Module):
@@ -114,8 +114,11 @@ class DistillStudent(pl.LightningModule):
         self.log("distill_loss", distill, on_step=False, on_epoch=True, batch_size=n)
         return loss
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        begin_step_of(self.student, self)  # e.g. a momentum update
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.student.on_train_batch_end(outputs, batch, batch_idx)  # e.g. a momentum update
+        self.student.on_train_batch_end(outputs, batch, batch_idx)
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.parameters() if p.requires_grad]

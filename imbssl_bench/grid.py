@@ -8,7 +8,7 @@ import itertools
 import math
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ class GridSpec:
     ratios: tuple[float, ...]
     seeds: tuple[int, ...] = (0,)
     variants: tuple[str, ...] = ("base",)
+    method_args: dict[str, Any] = field(default_factory=dict)  # each to the methods that have it
     dataset: str = "digits"
     data_root: str | None = None
     dataset_label: str | None = None  # how tables name the data, e.g. "CIFAR-10 (JPEG)"
@@ -130,6 +131,7 @@ class PlannedRun:
             "run_id": self.run_id,
             "method": c.method,
             "variant": c.variant,
+            "method_args": c.method_args,
             "dataset": c.data.dataset,
             "ratio": c.imbalance.ratio,
             "seed": c.seed,
@@ -229,6 +231,25 @@ def variant_options(spec: GridSpec) -> dict[str, dict[str, Any]]:
     return per_variant
 
 
+def method_options(spec: GridSpec) -> dict[str, dict[str, Any]]:
+    """`spec.method_args` split by the methods of the grid whose ``Args`` have them."""
+    per_method = {}
+    for name in spec.methods:
+        known = {f.name for f in dataclasses.fields(get_method(name).Args)}
+        per_method[name] = {k: v for k, v in spec.method_args.items() if k in known}
+    unused = sorted(set(spec.method_args) - {k for a in per_method.values() for k in a})
+    if unused:
+        options = "; ".join(
+            f"{n}: {', '.join(f.name for f in dataclasses.fields(get_method(n).Args)) or '-'}"
+            for n in spec.methods
+        )
+        raise UserError(
+            f"method option '{unused[0]}' (--method-arg or [method_args]): no method of this "
+            f"grid has it ({options})"
+        )
+    return per_method
+
+
 def base_run_id(cfg: RunConfig) -> str:
     """The run id of the `base` run with the same config (whose weights a variant reuses)."""
     return dataclasses.replace(cfg, variant="base", variant_args={}).run_id()
@@ -263,6 +284,7 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
         base = dataclasses.replace(base, imbalance=dataclasses.replace(base.imbalance, total=total))
     plan = []
     options = variant_options(spec)
+    method_args = method_options(spec)
     grid = itertools.product(spec.methods, spec.variants, spec.ratios, spec.seeds)
     for method, variant, ratio, seed in grid:
         imbalance = dataclasses.replace(base.imbalance, ratio=float(ratio))
@@ -273,6 +295,7 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
             seed=seed,
             imbalance=imbalance,
             variant_args=options[variant],
+            method_args=method_args[method],
         )
         cfg = resolve_config(cfg, source, pool)
         imb = cfg.imbalance
@@ -340,7 +363,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     image_size = cfg.data.image_size or source.image_size
 
     def make_method() -> Method:
-        backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem)
+        backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem, image_size=image_size)
         return create_method(
             cfg.method, backbone, dim, cfg.method_args, cfg.train, len(data.classes)
         )

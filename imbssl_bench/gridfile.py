@@ -7,6 +7,9 @@ Example (``benchmarks/grids/tiny.toml``)::
     ratios = [1, 10, 100]
     seeds = [0, 1, 2]
     same_size = true
+
+    [method_args]           # hyperparameters of the grid's methods (each to those that have it)
+    temperature = 0.2
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ def load_grid_file(path: Path) -> dict[str, Any]:
             raise UserError(
                 f"grid file '{path}': unknown key '{key}'; valid keys: {', '.join(fields)}"
             )
+        if key == "method_args":
+            if not isinstance(value, dict):
+                raise UserError(f"grid file '{path}': 'method_args' must be a table [method_args]")
+            continue
         if key in ("methods", "variants", "ratios", "seeds"):
             if not isinstance(value, list) or not value:
                 raise UserError(f"grid file '{path}': '{key}' must be a non-empty list")
@@ -92,6 +99,7 @@ def build_spec(file_values: dict[str, Any], flags: dict[str, Any]) -> GridSpec:
         **{k: as_text(v) if isinstance(v, list) else v for k, v in file_values.items()},
         **flags,
     }
+    merged["method_args"] = {**file_values.get("method_args", {}), **flags.get("method_args", {})}
     if "methods" not in merged:
         raise UserError("no method given; pass --method (e.g. simsiam) or a --config grid file")
     merged["methods"] = parse_names(as_text(merged["methods"]), "--method")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 from imbssl_bench.errors import UserError
 
@@ -58,3 +60,19 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def parse_names(text: str, option: str) -> tuple[str, ...]:
     return tuple(_items(text, option))
+
+
+def parse_key_values(items: list[str], option: str) -> dict[str, Any]:
+    """``["temperature=0.2", "out_dim=64"]`` -> a dict; values are read as JSON (numbers,
+    true/false, null, lists), anything else as a string. Dashes in keys become underscores."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise UserError(f"{option} '{item}' must look like key=value, e.g. temperature=0.2")
+        try:
+            values[key] = json.loads(text)
+        except ValueError:
+            values[key] = text
+    return values

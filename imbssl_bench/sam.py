@@ -5,6 +5,10 @@ e = rho * T^2 g / ||T g|| (T = |p| in the adaptive form of ASAM, as in the refer
 1); (c) gradient of the *plain* loss there; (d) restore the parameters exactly and let the
 base optimizer step with that gradient. With all weights 1 this is SAM; with rho = 0 it is the
 base optimizer's step.
+
+The loss runs twice per step, so the method's state that the loss advances (batch-norm
+statistics, memory banks, DINO's centre: its buffers) is handled by `buffers_as_before`: both
+passes see the state from before the step, and afterwards it is what the unperturbed pass left.
 """
 
 from __future__ import annotations
@@ -18,10 +22,9 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from imbssl_bench.methods import Method
-from imbssl_bench.methods.base import sgd_cosine
+from imbssl_bench.methods.base import begin_step_of, sgd_cosine
 
 
 @torch.no_grad()
@@ -36,23 +39,26 @@ def perturbation(params: Sequence[nn.Parameter], rho: float, adaptive: bool) -> 
     return [(p * p if adaptive else 1.0) * g * scale for p, g in zip(params, grads, strict=True)]
 
 
+def buffer_snapshot(module: nn.Module) -> dict[str, Tensor]:
+    """A copy of every buffer of `module` (batch-norm statistics, memory banks, centres)."""
+    return {name: b.detach().clone() for name, b in module.named_buffers()}
+
+
+def _restore(module: nn.Module, snapshot: dict[str, Tensor]) -> None:
+    with torch.no_grad():
+        for name, saved in snapshot.items():
+            module.get_buffer(name).copy_(saved)
+
+
 @contextlib.contextmanager
-def frozen_batchnorm_stats(module: nn.Module) -> Iterator[None]:
-    """Forward passes inside leave batch-norm running statistics exactly as they were."""
-    buffers = [
-        b
-        for m in module.modules()
-        if isinstance(m, _BatchNorm)
-        for b in m.buffers()
-        if b is not None
-    ]
-    saved = [b.detach().clone() for b in buffers]
+def buffers_as_before(module: nn.Module, before: dict[str, Tensor]) -> Iterator[None]:
+    """Inside: `module`'s buffers as in `before`; on exit: as they were on entry."""
+    entry = buffer_snapshot(module)
+    _restore(module, before)
     try:
         yield
     finally:
-        with torch.no_grad():
-            for b, s in zip(buffers, saved, strict=True):
-                b.copy_(s)
+        _restore(module, entry)
 
 
 def sam_step(
@@ -67,7 +73,7 @@ def sam_step(
 ) -> Tensor:
     """One rwSAM step (see the module docstring); returns the plain loss at the perturbed point.
     The perturbed forward and backward run inside `perturbed_context()` (`SAMModule` passes
-    `frozen_batchnorm_stats`, so batch-norm statistics come from the unperturbed pass)."""
+    `buffers_as_before`: the method's state advances once, by the unperturbed pass)."""
     optimizer.zero_grad()
     backward(weighted_loss())
     saved = [p.detach().clone() for p in params]
@@ -105,6 +111,7 @@ class SAMModule(pl.LightningModule):
         views, targets, index = batch
         w = self.weights[index]
         params = [p for p in self.parameters() if p.requires_grad]
+        before = buffer_snapshot(self.method)
         unperturbed: list[Tensor] = []
 
         def weighted() -> Tensor:
@@ -123,15 +130,18 @@ class SAMModule(pl.LightningModule):
             self.rho,
             self.adaptive,
             self.manual_backward,
-            lambda: frozen_batchnorm_stats(self),
+            lambda: buffers_as_before(self.method, before),
         )
         n = len(targets)
         self.log("train_loss", unperturbed[0], on_step=True, on_epoch=True, batch_size=n)
         self.log("perturbed_loss", perturbed, on_step=False, on_epoch=True, batch_size=n)
         return unperturbed[0]
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        begin_step_of(self.method, self)  # e.g. a momentum update, once per step
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.method.on_train_batch_end(outputs, batch, batch_idx)  # e.g. a momentum update
+        self.method.on_train_batch_end(outputs, batch, batch_idx)
 
     def on_train_epoch_end(self) -> None:
         scheduler = self.lr_schedulers()

@@ -116,3 +116,15 @@ def test_dataset_label_does_not_change_the_run_id(tmp_path: Path) -> None:
         build_spec({}, {"methods": "random", "ratios": "1", "dataset_label": "Digits!"}), tmp_path
     )[0]
     assert plain.run_id == named.run_id and named.config.data.label == "Digits!"
+
+
+def test_method_args_table_merges_with_the_flags(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(
+        'methods = ["simclr"]\nratios = [1]\n[method_args]\ntemperature = 0.3\nout_dim = 64\n'
+    )
+    spec = build_spec(load_grid_file(path), {"method_args": {"out_dim": 32}})
+    assert spec.method_args == {"temperature": 0.3, "out_dim": 32}
+    path.write_text('methods = ["simclr"]\nmethod_args = 3\n')
+    with pytest.raises(UserError, match=r"must be a table \[method_args\]"):
+        load_grid_file(path)

@@ -10,7 +10,7 @@ from torch import nn
 from imbssl_bench.density import class_weights, density_weights, knn_density
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
-from imbssl_bench.sam import frozen_batchnorm_stats, sam_step
+from imbssl_bench.sam import buffer_snapshot, buffers_as_before, sam_step
 
 from .conftest import tiny_spec
 
@@ -45,6 +45,7 @@ def per_example(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
 def reference_sam(model, x, y, rho, adaptive, lr):
     """SAM / ASAM written out directly (Foret et al. 2021; Kwon et al. 2021, without eta)."""
     params = list(model.parameters())
+    before = buffer_snapshot(model)
     grads = torch.autograd.grad(per_example(model, x, y).mean(), params)
     t = [p.abs() if adaptive else torch.ones_like(p) for p in params]
     norm = torch.sqrt(sum(((ti * g) ** 2).sum() for ti, g in zip(t, grads, strict=True)))
@@ -53,7 +54,7 @@ def reference_sam(model, x, y, rho, adaptive, lr):
         start = [p.clone() for p in params]
         for p, e in zip(params, eps, strict=True):
             p.add_(e)
-    with frozen_batchnorm_stats(model):
+    with buffers_as_before(model, before):
         grads = torch.autograd.grad(per_example(model, x, y).mean(), params)
     with torch.no_grad():
         for p, s, g in zip(params, start, grads, strict=True):
@@ -71,6 +72,7 @@ def test_with_all_weights_one_the_step_is_plain_sam(adaptive: bool) -> None:
     def plain() -> torch.Tensor:
         return per_example(model, x, y).mean()
 
+    before = buffer_snapshot(model)
     sam_step(
         list(model.parameters()),
         lambda: (per_example(model, x, y) * ones).mean(),
@@ -78,7 +80,7 @@ def test_with_all_weights_one_the_step_is_plain_sam(adaptive: bool) -> None:
         opt,
         rho=0.3,
         adaptive=adaptive,
-        perturbed_context=lambda: frozen_batchnorm_stats(model),
+        perturbed_context=lambda: buffers_as_before(model, before),
     )
     for a, b in zip(model.state_dict().values(), expected.state_dict().values(), strict=True):
         assert torch.allclose(a.float(), b.float(), atol=1e-6)
@@ -96,6 +98,7 @@ def test_with_rho_zero_the_step_is_the_base_optimizer_step() -> None:
     def plain() -> torch.Tensor:
         return per_example(model, x, y).mean()
 
+    before = buffer_snapshot(model)
     sam_step(
         list(model.parameters()),
         lambda: (per_example(model, x, y) * weights).mean(),
@@ -103,7 +106,7 @@ def test_with_rho_zero_the_step_is_the_base_optimizer_step() -> None:
         opt,
         rho=0.0,
         adaptive=True,
-        perturbed_context=lambda: frozen_batchnorm_stats(model),
+        perturbed_context=lambda: buffers_as_before(model, before),
     )
     for a, b in zip(model.state_dict().values(), expected.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # parameters and batch-norm statistics alike
@@ -118,6 +121,7 @@ def test_batchnorm_statistics_come_from_the_unperturbed_pass_only() -> None:
     def plain() -> torch.Tensor:
         return per_example(model, x, y).mean()
 
+    before = buffer_snapshot(model)
     sam_step(
         list(model.parameters()),
         lambda: per_example(model, x, y).mean(),
@@ -125,7 +129,7 @@ def test_batchnorm_statistics_come_from_the_unperturbed_pass_only() -> None:
         opt,
         rho=1.0,
         adaptive=False,
-        perturbed_context=lambda: frozen_batchnorm_stats(model),
+        perturbed_context=lambda: buffers_as_before(model, before),
     )
     for a, b in zip(model[1].buffers(), expected[1].buffers(), strict=True):
         assert torch.equal(a, b)
@@ -153,6 +157,39 @@ def test_parameters_are_restored_exactly_before_the_update() -> None:
         adaptive=True,
     )
     assert all(torch.equal(a, b) for a, b in zip(seen, start, strict=True))
+
+
+def test_state_the_loss_advances_moves_once_per_step_and_both_passes_see_the_old_state() -> None:
+    """A memory bank (or DINO's centre) is a buffer the loss updates: under SAM the perturbed
+    pass must not see the current batch in it, and the step must advance it once."""
+
+    class Banked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 1)
+            self.register_buffer("bank", torch.zeros(4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(self.bank.clone())
+            with torch.no_grad():
+                self.bank.add_(1.0)  # "enqueue"
+            return self.lin(x).squeeze(1)
+
+    seen: list[torch.Tensor] = []
+    model = Banked()
+    x = torch.randn(8, 3)
+    before = buffer_snapshot(model)
+    sam_step(
+        list(model.parameters()),
+        lambda: model(x).pow(2).mean(),
+        lambda: model(x).pow(2).mean(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        rho=0.5,
+        adaptive=False,
+        perturbed_context=lambda: buffers_as_before(model, before),
+    )
+    assert [float(b[0]) for b in seen] == [0.0, 0.0]
+    assert torch.equal(model.bank, torch.ones(4))
 
 
 def test_variants_record_weights_and_rare_classes_weigh_more(tmp_path: Path) -> None:

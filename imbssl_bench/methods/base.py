@@ -6,9 +6,12 @@ dataclass of hyperparameters (stored resolved in every record), and implements `
 the training loss is its mean, and re-weighting variants such as rwSAM need it; a method whose
 loss does not split per image implements `training_loss` instead, and those variants refuse
 it). `training_loss` must not call `self.log` (variants wrap the method in their own
-LightningModule). The step receives ``(views, targets, indices)``. The harness gives it a
-headless backbone, the feature dimension, the training config and the number of classes; the
-Trainer owns the loop, devices and precision.
+LightningModule). The step receives ``(views, targets, indices)``. Methods with momentum
+teachers, memory banks or prototypes override `before_step`, which the harness calls once per
+optimisation step (also under variants that compute the loss twice per step, such as rwSAM).
+The harness gives a method a headless backbone, the feature dimension, the training config,
+the number of classes and, before every step, `step`, `total_steps` and `epoch`; the Trainer
+owns the loop, devices and precision. See docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Method(pl.LightningModule):
         self.args = args
         self.train_cfg = train
         self.num_classes = num_classes
+        self.step, self.total_steps, self.epoch = 0, 1, 0  # set by `begin_step`
         self.build()
 
     def build(self) -> None:
@@ -78,6 +82,20 @@ class Method(pl.LightningModule):
     def has_per_example_loss(cls) -> bool:
         return cls.per_example_loss is not Method.per_example_loss
 
+    def before_step(self) -> None:
+        """Once per optimisation step, before the loss: momentum (EMA) teacher updates,
+        prototype normalisation. `self.step`, `self.total_steps` and `self.epoch` are current.
+        State that the loss itself advances (memory banks, centres) must live in buffers: the
+        rwSAM step restores buffers so that it advances once per step."""
+
+    def begin_step(self, step: int, total_steps: int, epoch: int) -> None:
+        """Called by the harness (or a variant's wrapper) before every optimisation step."""
+        self.step, self.total_steps, self.epoch = step, max(1, total_steps), epoch
+        self.before_step()
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        begin_step_of(self, self)
+
     def forward(self, x: Tensor) -> Tensor:
         return self.backbone(x)
 
@@ -89,6 +107,18 @@ class Method(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return sgd_cosine(self.parameters(), self.train_cfg, self.trainer.max_epochs)
+
+
+def begin_step_of(method: Method, module: pl.LightningModule) -> None:
+    """`method.begin_step` with the progress of the Trainer that fits `module` (the method
+    itself, or a variant's wrapper around it)."""
+    trainer = module.trainer
+    total = trainer.estimated_stepping_batches
+    method.begin_step(
+        int(trainer.global_step),
+        int(total) if total != float("inf") else 1,
+        int(trainer.current_epoch),
+    )
 
 
 def sgd_cosine(params: Iterable[nn.Parameter], cfg: TrainConfig, epochs: int | None) -> Any:

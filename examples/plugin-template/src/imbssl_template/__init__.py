@@ -1,0 +1,2 @@
+"""An example imbssl-bench plugin: the `align-uniform` method and the `template_convnet`
+backbone."""

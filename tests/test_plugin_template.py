@@ -1,0 +1,70 @@
+"""examples/plugin-template is a real package: built and installed with pip (offline, into a
+folder on sys.path), found through its entry points, run in a one-epoch grid, then removed."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from imbssl_bench import backbones, methods
+from imbssl_bench.grid import plan_grid, run_grid
+from tests.conftest import tiny_spec
+
+
+def _refresh() -> None:
+    importlib.invalidate_caches()
+    methods.discover.cache_clear()
+    backbones.load_backbone_plugins.cache_clear()
+
+
+def test_the_template_installs_runs_and_uninstalls(tmp_path: Path, repo_root: Path) -> None:
+    source = tmp_path / "plugin-template"  # a copy: the build writes egg-info beside the code
+    shutil.copytree(repo_root / "examples" / "plugin-template", source)
+    site = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    built = subprocess.run(
+        [*pip, "--no-build-isolation", "--target", str(site), str(source)],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    listed = subprocess.run(  # a fresh interpreter sees it as an installed plugin
+        [sys.executable, "-c", "from imbssl_bench.cli import main; main(['methods', '--json'])"],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    plugin = rows["align-uniform"]
+    assert (plugin["origin"], plugin["version"], plugin["error"]) == (
+        "imbssl-bench-plugin-template",
+        "0.1.0",
+        None,
+    )
+    assert plugin["per_example_loss"] is True and plugin["args"]["t"] == 2.0
+    sys.path.insert(0, str(site))
+    _refresh()
+    try:
+        spec = tiny_spec(
+            methods=("align-uniform",),
+            variants=("base", "rwsam"),
+            backbone="template_convnet",
+            stem="auto",
+            rwsam_warmup=0,
+        )
+        records = run_grid(plan_grid(spec, tmp_path / "runs"))
+        assert [r["status"] for r in records] == ["ok", "ok"], [r.get("error") for r in records]
+        assert records[0]["config"]["model"] == {"backbone": "template_convnet", "stem": "timm"}
+        assert records[0]["config"]["method_args"]["uniform_weight"] == 1.0
+    finally:  # (timm keeps `template_convnet` registered for the rest of the session)
+        sys.path.remove(str(site))
+        for name in [m for m in sys.modules if m.startswith("imbssl_template")]:
+            del sys.modules[name]
+        _refresh()
+    assert "align-uniform" not in methods.method_names()
