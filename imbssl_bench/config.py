@@ -51,6 +51,9 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     precision: str = "32-true"  # any Lightning precision string, e.g. bf16-mixed
+    augment: str | None = None  # "batched": views made on the device (kornia); None/"pil": Lightly
+    channels_last: bool | None = None  # NHWC weights and activations (faster convs on GPU/oneDNN)
+    compile: bool | None = None  # torch.compile the backbone
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,12 @@ class RuntimeConfig:
 
 # Options added after records were published: left out of the hash while unset, so the run ids
 # of existing records stay valid.
-HASHED_ONLY_WHEN_SET = (("eval", "probe_per_class"),)
+HASHED_ONLY_WHEN_SET = (
+    ("eval", "probe_per_class"),
+    ("train", "augment"),
+    ("train", "channels_last"),
+    ("train", "compile"),
+)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ class RichReporter:
         if self.run is not None:
             self.progress.update(self.run, advance=1, info=info)
 
+    def note(self, message: str) -> None:
+        self.console.log(f"{self.label}: {message}", highlight=False)
+
     def run_finished(self, record: dict[str, Any]) -> None:
         if self.grid is not None:
             self.progress.advance(self.grid)

@@ -54,3 +54,34 @@ def collect_env(device: str) -> dict[str, Any]:
         env["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         env["cuda"] = torch.version.cuda
     return env
+
+
+def reset_peak_memory() -> None:
+    """Start a new peak: Linux's resident-set high-water mark (``/proc/self/clear_refs``) and
+    CUDA's peak allocation. Silently a no-op where not supported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory() -> dict[str, float | None]:
+    """Peak resident memory of this process since `reset_peak_memory` (MB), and peak CUDA
+    allocation (MB, None without a GPU)."""
+    rss = None
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    rss = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        import resource
+
+        rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    gpu = None
+    if torch.cuda.is_available():
+        gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return {"peak_rss_mb": rss, "peak_cuda_mb": gpu}

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightly.utils.debug import std_of_l2_normalized
 from torch import nn
 
 from imbssl_bench.config import EvalConfig
@@ -18,6 +19,17 @@ from imbssl_bench.metrics import summarize
 from imbssl_bench.probes import PROBES
 
 PRIMARY_PROBE = "linear"
+
+
+def collapse(features: np.ndarray) -> dict[str, float]:
+    """Lightly's collapse monitor on the pool's frozen features: the mean per-dimension std of
+    the L2-normalised features (0: collapsed to one point; about 1/sqrt(D) when spread out) and
+    that value times sqrt(D)."""
+    std = float(std_of_l2_normalized(torch.from_numpy(features)))
+    return {
+        "feature_std": round(std, 5),
+        "feature_std_x_sqrt_dim": round(std * features.shape[1] ** 0.5, 4),
+    }
 
 
 def evaluate(
@@ -45,7 +57,7 @@ def evaluate(
         raise FloatingPointError("the backbone produced non-finite features (training diverged?)")
     train_x, queries = feats[0], np.concatenate(feats[1:])
     train_y, test_y = pool.targets.numpy(), test.targets.numpy()
-    metrics: dict[str, Any] = {"feature_dim": int(train_x.shape[1])}
+    metrics: dict[str, Any] = {"feature_dim": int(train_x.shape[1]), **collapse(train_x)}
     for name, probe in PROBES.items():
         stage(f"{name} probe")
         pred = probe(train_x, train_y, queries, len(class_counts), cfg, seed)

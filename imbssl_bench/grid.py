@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import numpy as np
 import pytorch_lightning as pl
 
 from imbssl_bench.backbones import create_backbone, resolve_stem
+from imbssl_bench.checkpoints import CHECKPOINTS
 from imbssl_bench.config import (
     BASE_LR,
     BASE_LR_BATCH,
@@ -30,7 +32,7 @@ from imbssl_bench.config import (
     override,
 )
 from imbssl_bench.datasets import DatasetSource, create_dataset
-from imbssl_bench.envinfo import collect_env
+from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation import evaluate
 from imbssl_bench.features import feature_device
@@ -89,6 +91,9 @@ class GridSpec:
     rwsam_k: int | None = None
     rwsam_alpha: float | None = None
     precision: str | None = None
+    augment: str | None = None  # pil (Lightly, per image) or batched (kornia, on the device)
+    channels_last: bool | None = None
+    compile: bool | None = None
     accelerator: str | None = None
     devices: int | None = None
     num_workers: int | None = None
@@ -164,6 +169,9 @@ def template(spec: GridSpec) -> RunConfig:
             batch_size=spec.batch_size,
             lr=spec.lr,
             precision=spec.precision,
+            augment=None if spec.augment == "pil" else spec.augment,  # one run id for both
+            channels_last=spec.channels_last or None,  # off = unset: one run id
+            compile=spec.compile or None,
         ),
         eval=EvalConfig(probe_per_class=spec.probe_per_class),
         runtime=override(
@@ -271,6 +279,8 @@ def same_size_total(
 def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
     if spec.lr is not None and not (math.isfinite(spec.lr) and spec.lr > 0):
         raise UserError(f"--lr {spec.lr} must be a finite number > 0")
+    if spec.augment not in (None, "pil", "batched"):
+        raise UserError(f"--augment must be pil or batched, not '{spec.augment}'")
     base = template(spec)
     check_runtime(base)
     source = create_dataset(spec.dataset, spec.data_root)
@@ -349,6 +359,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     reporter = reporter or NullReporter()
     cfg = run.config
     started, t0 = _now(), time.perf_counter()
+    reset_peak_memory()
     reporter.stage("loading data")
     source = create_dataset(cfg.data.dataset, cfg.runtime.data_root)
     data = source.load()
@@ -370,7 +381,14 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
 
     result = VARIANTS.get(cfg.variant).pretrain(
         PretrainContext(
-            cfg, make_method(), subset, image_size, reporter, make_method, run.base_weights
+            cfg,
+            make_method(),
+            subset,
+            image_size,
+            reporter,
+            make_method,
+            run.base_weights,
+            checkpoint_dir(run),
         )
     )
     t_train = time.perf_counter()
@@ -401,6 +419,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
             "pretrain_s": round(t_train - t_data, 3),
             "eval_s": round(t_end - t_train, 3),
         },
+        "memory": peak_memory(),
         "wall_s": round(t_end - t0, 3),
         "started_at": started,
         "finished_at": _now(),
@@ -420,6 +439,11 @@ def failed_record(run: PlannedRun, exc: BaseException, wall_s: float) -> dict[st
         "finished_at": _now(),
         "env": collect_env(feature_device(run.config.runtime.accelerator)),
     }
+
+
+def checkpoint_dir(run: PlannedRun) -> Path:
+    """The run's epoch checkpoints (one folder per training stage), beside its record."""
+    return run.path.parent / CHECKPOINTS / run.run_id
 
 
 def run_grid(
@@ -442,5 +466,6 @@ def run_grid(
         except Exception as exc:  # a broken run must not stop the grid
             record = failed_record(run, exc, time.perf_counter() - t0)
         write_record(run.path, record)
+        shutil.rmtree(checkpoint_dir(run), ignore_errors=True)  # the record is final
         reporter.run_finished(record)
     return [read_record(r.path) for r in plan]

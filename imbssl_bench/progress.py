@@ -12,6 +12,7 @@ class Reporter(Protocol):
     def stage(self, name: str, total: int | None = None) -> None: ...
     def advance(self, info: str = "") -> None: ...
     def run_finished(self, record: dict[str, Any]) -> None: ...
+    def note(self, message: str) -> None: ...
 
 
 class NullReporter:
@@ -29,6 +30,12 @@ class NullReporter:
     def run_finished(self, record: dict[str, Any]) -> None:
         pass
 
+    def note(self, message: str) -> None:
+        pass
+
+
+LOSS_EVERY = 25  # steps between loss readings shown in the progress line
+
 
 class ReporterCallback(pl.Callback):
     """Forwards Lightning's step and epoch events to a `Reporter`."""
@@ -41,6 +48,10 @@ class ReporterCallback(pl.Callback):
         self.reporter.stage(self.label, total=int(trainer.estimated_stepping_batches))
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        loss = trainer.callback_metrics.get("train_loss_step")
-        loss_text = f" loss {float(loss):.3f}" if loss is not None else ""
-        self.reporter.advance(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}{loss_text}")
+        loss_text = ""
+        if trainer.global_step % LOSS_EVERY == 0:  # reading the loss waits for the device
+            loss = trainer.callback_metrics.get("train_loss_step")
+            loss_text = f" loss {float(loss):.3f}" if loss is not None else ""
+            self._loss_text = loss_text
+        text = loss_text or getattr(self, "_loss_text", "")
+        self.reporter.advance(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}{text}")

@@ -100,7 +100,7 @@ class SAMModule(pl.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.method = method
-        self.register_buffer("weights", weights.float(), persistent=False)
+        self.register_buffer("weights", weights.float())  # in checkpoints: resumes keep them
         self.rho = rho
         self.adaptive = adaptive
 

@@ -8,17 +8,28 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
+from imbssl_bench.checkpoints import (
+    AtomicCheckpointIO,
+    checkpoint_epoch,
+    epoch_checkpoints,
+    resume_path,
+)
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.errors import UserError
-from imbssl_bench.progress import NullReporter, Reporter, ReporterCallback
+from imbssl_bench.progress import LOSS_EVERY, NullReporter, Reporter, ReporterCallback
+
+if TYPE_CHECKING:
+    from imbssl_bench.augment import BatchedViews
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -50,16 +61,87 @@ class TrainStats:
     steps: int
     batch_size: int  # effective: capped by the subset size
     final_loss: float | None
-    wall_s: float
+    wall_s: float  # of this process: a resumed stage counts only the epochs it ran
+    resumed_from_epoch: int | None = None  # the epochs its checkpoint had finished
+
+
+def _batch_size(cfg: RunConfig, split: ImageSplit) -> int:
+    batch = min(cfg.train.batch_size, len(split))
+    if batch < 2:
+        raise ValueError(f"cannot train on {len(split)} image(s): batch norm needs at least 2")
+    return batch
+
+
+class _Batches(Dataset):
+    """Whole batches by one indexing op: ``dataset[indices]`` -> images, labels, indices."""
+
+    def __init__(self, images: Tensor, targets: Tensor) -> None:
+        self.images, self.targets = images, targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, indices: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+        idx = torch.as_tensor(indices, device=self.images.device)
+        return self.images[idx], self.targets[idx.cpu()], idx.cpu()
+
+
+class DeviceViewsData(pl.LightningDataModule):
+    """uint8 batches (on the GPU when the images fit, else pinned) that become the method's
+    views on the training device, per image, after the transfer (`BatchedViews`)."""
+
+    def __init__(self, split: ImageSplit, views: BatchedViews, batch: int, seed: int) -> None:
+        super().__init__()
+        self.split, self.views, self.batch, self.seed = split, views, batch, seed
+
+    def train_dataloader(self) -> DataLoader:
+        images = self.split.images
+        if torch.cuda.is_available() and self.trainer is not None:
+            device = self.trainer.strategy.root_device
+            if device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(device)
+                images = images.to(device) if images.nbytes < free // 4 else images.pin_memory()
+        sampler = BatchSampler(
+            RandomSampler(
+                range(len(self.split)), generator=torch.Generator().manual_seed(self.seed)
+            ),
+            self.batch,
+            drop_last=True,
+        )
+        return DataLoader(_Batches(images, self.split.targets), sampler=sampler, batch_size=None)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        images, targets, index = batch
+        self.views.to(images.device)
+        return self.views(images), targets, index
+
+
+def train_data(
+    split: ImageSplit, method: pl.LightningModule, cfg: RunConfig, image_size: int
+) -> DataLoader | DeviceViewsData:
+    """The PIL `train_loader`, or with ``train.augment == "batched"`` the views made on the
+    training device from the same transform's parameters."""
+    if cfg.train.augment in (None, "pil"):
+        return train_loader(split, method, cfg, image_size)
+    if cfg.train.augment != "batched":
+        raise UserError(f"--augment must be pil or batched, not '{cfg.train.augment}'")
+    from imbssl_bench.augment import Unsupported, batched_views
+
+    try:
+        views = batched_views(method.build_transform(image_size), image_size)
+    except Unsupported as exc:
+        raise UserError(
+            f"--augment batched: the method's transform has {exc}, which has no batched "
+            "form here; use --augment pil"
+        ) from None
+    return DeviceViewsData(split, views, _batch_size(cfg, split), cfg.seed)
 
 
 def train_loader(
     split: ImageSplit, method: pl.LightningModule, cfg: RunConfig, image_size: int
 ) -> DataLoader:
     """Shuffled batches of `method.build_transform` views, seeded by the run's seed."""
-    batch = min(cfg.train.batch_size, len(split))
-    if batch < 2:
-        raise ValueError(f"cannot train on {len(split)} image(s): batch norm needs at least 2")
+    batch = _batch_size(cfg, split)
     workers = cfg.runtime.num_workers
     return DataLoader(
         ViewsDataset(split, method.build_transform(image_size)),
@@ -73,20 +155,30 @@ def train_loader(
     )
 
 
-def make_trainer(cfg: RunConfig, epochs: int, callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
-    """A quiet Trainer: no logger, checkpoints or bars (progress goes to a `Reporter`)."""
+def make_trainer(
+    cfg: RunConfig,
+    epochs: int,
+    callbacks: Sequence[pl.Callback] = (),
+    max_steps: int = -1,
+    checkpoint_dir: Path | None = None,
+) -> pl.Trainer:
+    """A quiet Trainer: no logger or bars (progress goes to a `Reporter`); with
+    `checkpoint_dir`, an atomic ``last.ckpt`` there after every epoch."""
+    saving = [epoch_checkpoints(checkpoint_dir)] if checkpoint_dir is not None else []
     return pl.Trainer(
         max_epochs=epochs,
+        max_steps=max_steps,
         accelerator=cfg.runtime.accelerator,
         devices=cfg.runtime.devices,
         precision=cfg.train.precision,  # type: ignore[arg-type]
         logger=False,
-        enable_checkpointing=False,
+        enable_checkpointing=bool(saving),
+        plugins=[AtomicCheckpointIO()] if saving else None,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=1,
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, *saving],
     )
 
 
@@ -107,6 +199,17 @@ def check_runtime(cfg: RunConfig) -> None:
         ) from None
 
 
+def speed_up(module: pl.LightningModule, cfg: RunConfig) -> None:
+    """The config's compute options: channels-last memory format, compiled backbones."""
+    if cfg.train.channels_last:
+        module.to(memory_format=torch.channels_last)
+    if cfg.train.compile:
+        from imbssl_bench.methods import Method
+
+        for method in [m for m in module.modules() if isinstance(m, Method)]:
+            method.backbone.compile()  # in place: state_dict keys unchanged
+
+
 def fit(
     method: pl.LightningModule,
     split: ImageSplit,
@@ -114,13 +217,29 @@ def fit(
     image_size: int,
     reporter: Reporter | None = None,
     callbacks: Sequence[pl.Callback] = (),
+    checkpoint_dir: Path | None = None,
 ) -> TrainStats:
     """Train `method` (a `Method`, or any LightningModule with `build_transform(image_size)`,
-    such as a variant's wrapper) on `split` for the config's epochs and return stats."""
+    such as a variant's wrapper) on `split` for the config's epochs and return stats. With
+    `checkpoint_dir`, a ``last.ckpt`` there is resumed and rewritten after every epoch."""
+    reporter = reporter or NullReporter()
     epochs = cfg.train.epochs
-    loader = train_loader(split, method, cfg, image_size)
+    data = train_data(split, method, cfg, image_size)
+    speed_up(method, cfg)
+    resume = resume_path(checkpoint_dir)
+    resumed_from = checkpoint_epoch(resume) if resume is not None else None
+    if resume is not None and resumed_from is None:  # unreadable: start the stage again
+        resume.unlink()
+        resume = None
+    if resumed_from is not None:
+        reporter.note(f"resumed from its checkpoint after epoch {resumed_from}/{epochs} ({resume})")
     start = time.perf_counter()
-    trainer = make_trainer(cfg, epochs, [ReporterCallback(reporter or NullReporter()), *callbacks])
+    trainer = make_trainer(
+        cfg,
+        epochs,
+        [ReporterCallback(reporter), FiniteLoss(), *callbacks],
+        checkpoint_dir=checkpoint_dir,
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
@@ -128,7 +247,10 @@ def fit(
         warnings.filterwarnings("ignore", ".*treespec.*")
         warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # frozen teachers
         try:
-            trainer.fit(method, loader)
+            if isinstance(data, DeviceViewsData):
+                trainer.fit(method, datamodule=data, ckpt_path=resume, weights_only=True)
+            else:
+                trainer.fit(method, data, ckpt_path=resume, weights_only=True)
         except SystemExit:  # Lightning turns Ctrl+C into a graceful shutdown + exit(1)
             if trainer.interrupted:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -143,7 +265,45 @@ def fit(
     return TrainStats(
         epochs,
         int(trainer.global_step),
-        int(loader.batch_size or 0),
+        _batch_size(cfg, split),
         final_loss,
         round(time.perf_counter() - start, 3),
+        resumed_from,
     )
+
+
+class FiniteLoss(pl.Callback):
+    """Stops training at the first non-finite loss with a `FloatingPointError` that says the
+    epoch and step. The check stays on the device; the flag is read every `LOSS_EVERY` steps
+    and at the end of each epoch, so the step itself never waits for it."""
+
+    def __init__(self) -> None:
+        self.bad_step: Tensor | None = None  # first step with a non-finite loss, -1: none
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any
+    ) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if not isinstance(loss, Tensor):
+            return
+        if self.bad_step is None:
+            self.bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)
+        step = trainer.global_step - 1  # the step that just ran (optimizer steps count)
+        first = (self.bad_step < 0) & ~torch.isfinite(loss.detach()).all()
+        self.bad_step = torch.where(first, torch.full_like(self.bad_step, step), self.bad_step)
+        if trainer.global_step % LOSS_EVERY == 0:
+            self._check(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer: pl.Trainer) -> None:
+        if self.bad_step is None or int(self.bad_step) < 0:
+            return
+        step = int(self.bad_step)
+        per_epoch = max(1, int(trainer.num_training_batches))
+        raise FloatingPointError(
+            f"training loss became nan/inf at epoch {step // per_epoch + 1}/{trainer.max_epochs}, "
+            f"step {step + 1} (of {int(trainer.estimated_stepping_batches)}); lower --lr, or "
+            "try --precision 32-true"
+        )

@@ -14,6 +14,7 @@ from imbssl_bench.methods import Method
 @dataclass(frozen=True)
 class ToyArgs:
     dim: int = 16
+    nan_at_step: int = -1  # a test hook: the loss is NaN from this optimisation step on
 
 
 class Toy(Method):
@@ -29,7 +30,10 @@ class Toy(Method):
 
     def training_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         a, b = (self.head(self.backbone(v)) for v in views[:2])
-        return (
+        loss = (
             -(F.cosine_similarity(a, b.detach()).mean() + F.cosine_similarity(b, a.detach()).mean())
             / 2
         )
+        if 0 <= self.args.nan_at_step <= self.step:
+            loss = loss * float("nan")
+        return loss

@@ -28,6 +28,11 @@ class PretrainContext:
     reporter: Reporter
     make_method: Callable[[], Method] | None = None  # a fresh, untrained copy of `method`
     base_weights: Path | None = None  # where the `base` run of this config keeps its weights
+    checkpoints: Path | None = None  # the run's folder of per-stage `last.ckpt` (resume)
+
+    def stage_dir(self, stage: str) -> Path | None:
+        """Where the training stage `stage` keeps its epoch checkpoint."""
+        return self.checkpoints / stage if self.checkpoints is not None else None
 
 
 @dataclass
@@ -82,7 +87,16 @@ def train_base(ctx: PretrainContext) -> tuple[dict[str, Any], bool]:
         ctx.method.load_state_dict(saved["state_dict"])
         return saved["train"], True
     ctx.reporter.stage("pre-training")
-    stats = asdict(fit(ctx.method, ctx.subset, ctx.config, ctx.image_size, ctx.reporter))
+    stats = asdict(
+        fit(
+            ctx.method,
+            ctx.subset,
+            ctx.config,
+            ctx.image_size,
+            ctx.reporter,
+            checkpoint_dir=ctx.stage_dir("base"),
+        )
+    )
     if path is not None:
         save_weights(path, {"state_dict": ctx.method.state_dict(), "train": stats})
     return stats, False

@@ -131,6 +131,7 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
             _with_epochs(cfg, a.expert_epochs or 1),
             ctx.image_size,
             ctx.reporter,
+            checkpoint_dir=ctx.stage_dir(f"expert-{k}"),
         )
         experts.append(expert.backbone)
         expert_rows.append(
@@ -151,7 +152,12 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
     if a.adapter == "none":
         module.adapters.requires_grad_(False)
     stats = fit(
-        module, ctx.subset, _with_epochs(cfg, a.student_epochs or 1), ctx.image_size, ctx.reporter
+        module,
+        ctx.subset,
+        _with_epochs(cfg, a.student_epochs or 1),
+        ctx.image_size,
+        ctx.reporter,
+        checkpoint_dir=ctx.stage_dir("student"),
     )
 
     expert_steps = sum(e["steps"] for e in expert_rows)

@@ -92,6 +92,12 @@ class DensityRefresh(pl.Callback):
         self.subset, self.image_size, self.args, self.batch = subset, image_size, args, batch
         self.refreshes, self.seconds = 0, 0.0
 
+    def state_dict(self) -> dict[str, Any]:  # kept in the epoch checkpoint
+        return {"refreshes": self.refreshes, "seconds": self.seconds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.refreshes, self.seconds = int(state["refreshes"]), float(state["seconds"])
+
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         a, epoch = self.args, trainer.current_epoch
         if epoch < (a.rwsam_warmup or 0) or (epoch - (a.rwsam_warmup or 0)) % (
@@ -144,7 +150,15 @@ def _sam_variant(kind: str):
             refresh = DensityRefresh(ctx.subset, ctx.image_size, args, cfg.eval.feature_batch_size)
             callbacks.append(refresh)
         ctx.reporter.stage("pre-training")
-        stats = fit(module, ctx.subset, cfg, ctx.image_size, ctx.reporter, callbacks=callbacks)
+        stats = fit(
+            module,
+            ctx.subset,
+            cfg,
+            ctx.image_size,
+            ctx.reporter,
+            callbacks=callbacks,
+            checkpoint_dir=ctx.stage_dir(kind),
+        )
         final = module.weights.cpu().numpy().astype(np.float64)
         summary: dict[str, Any] = {"kind": kind, **weight_summary(final, targets, classes)}
         if kind == "rwsam":

@@ -1,0 +1,141 @@
+"""Harness pre-training throughput next to a plain Lightly loop, side by side in one process.
+
+The plain loop is SimCLR as Lightly's docs write it: PIL images from uint8 arrays (as
+torchvision's CIFAR10 does), Lightly's SimCLRTransform in a DataLoader, a backbone +
+SimCLRProjectionHead, NTXentLoss, SGD, a hand-written loop. Same backbone (imbssl-bench's
+timm model with the same stem), same batch, same synthetic images, same device. The two
+alternate `--repeats` times; the medians and their ratio are printed as JSON.
+
+Usage:
+    python benchmarks/throughput_vs_lightly.py [--backbone resnet18] [--image-size 32]
+        [--batch-size 128] [--steps 20] [--warmup 5] [--repeats 3]
+        [--harness-workers 0] [--lightly-workers N] [--precision 32-true]
+Run nothing else meanwhile: two torch processes on one machine slow each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+from lightly.loss import NTXentLoss
+from lightly.models.modules import SimCLRProjectionHead
+from lightly.transforms import SimCLRTransform
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from imbssl_bench.backbones import create_backbone, resolve_stem
+from imbssl_bench.throughput import ThroughputSettings, measure_throughput, synthetic_split
+
+
+class PILImages(Dataset):
+    """uint8 HWC arrays served as PIL images through a transform, as torchvision's CIFAR10."""
+
+    def __init__(self, images: torch.Tensor, transform) -> None:  # type: ignore[no-untyped-def]
+        self.hwc = images.permute(0, 2, 3, 1).contiguous().numpy()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.hwc)
+
+    def __getitem__(self, i: int):  # type: ignore[no-untyped-def]
+        return self.transform(Image.fromarray(self.hwc[i])), 0
+
+
+class SimCLR(nn.Module):
+    def __init__(self, backbone: nn.Module, dim: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.projection_head = SimCLRProjectionHead(dim, 512, 128)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projection_head(self.backbone(x).flatten(start_dim=1))
+
+
+def lightly_loop(a: argparse.Namespace, device: torch.device) -> float:
+    """Images/s of the plain loop over `a.steps` steps after `a.warmup`."""
+    torch.manual_seed(0)
+    stem = resolve_stem(a.backbone, "auto", a.image_size)
+    backbone, dim = create_backbone(a.backbone, stem, image_size=a.image_size)
+    model = SimCLR(backbone, dim).to(device)
+    transform = SimCLRTransform(input_size=a.image_size, cj_strength=0.5, gaussian_blur=0.0)
+    split = synthetic_split((a.warmup + a.steps) * a.batch_size, a.image_size, 0)
+    loader = DataLoader(
+        PILImages(split.images, transform),
+        batch_size=a.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=a.lightly_workers,
+        pin_memory=device.type == "cuda",
+    )
+    criterion = NTXentLoss(temperature=0.5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.06, momentum=0.9, weight_decay=5e-4)
+    start = None
+    for step, ((x0, x1), _) in enumerate(loader):
+        if step == a.warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        x0, x1 = x0.to(device, non_blocking=True), x1.to(device, non_blocking=True)
+        loss = criterion(model(x0), model(x1))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    assert start is not None
+    return a.steps * a.batch_size / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backbone", default="resnet18")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--harness-workers", type=int, default=0)
+    p.add_argument("--lightly-workers", type=int, default=os.cpu_count() or 0)
+    p.add_argument("--precision", default="32-true")
+    a = p.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    settings = ThroughputSettings(
+        method="simclr",
+        backbone=a.backbone,
+        image_size=a.image_size,
+        batch_size=a.batch_size,
+        steps=a.steps,
+        warmup=a.warmup,
+        num_workers=a.harness_workers,
+        precision=a.precision,
+    )
+    harness, lightly = [], []
+    for _ in range(a.repeats):
+        harness.append(measure_throughput(settings)["images_per_s"])
+        lightly.append(lightly_loop(a, device))
+    h, lo = statistics.median(harness), statistics.median(lightly)
+    print(
+        json.dumps(
+            {
+                "harness_images_per_s": [round(x, 1) for x in harness],
+                "lightly_images_per_s": [round(x, 1) for x in lightly],
+                "median_harness": round(h, 1),
+                "median_lightly": round(lo, 1),
+                "ratio": round(h / lo, 3),
+                "settings": vars(a),
+                "device": str(device),
+                "torch_threads": torch.get_num_threads(),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
