@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 
 class Unsupported(ValueError):
-    """The transform has an op with no batched equivalent here."""
+    """The transform has an op with no batched equivalent here (the run fails with this
+    reason and the grid goes on; ``--augment pil`` runs it)."""
 
 
 def _view_ops(view: Any) -> list[Any]:
@@ -33,8 +34,11 @@ def _view_ops(view: Any) -> list[Any]:
         raise Unsupported(f"{type(view).__name__} is not a Compose of ops")
     flat = []
     for op in ops:
+        inner = getattr(op, "transform", None)
         if type(op).__name__ == "Compose":
             flat += _view_ops(op)
+        elif type(inner).__name__ == "Compose":  # a Lightly view wrapper, e.g. SwaVViewTransform
+            flat += _view_ops(inner)
         else:
             flat.append(op)
     return flat
@@ -83,10 +87,12 @@ def _convert(op: Any, size: int) -> nn.Module | None:
             return None
         t = op.threshold / 255.0
         return K.RandomSolarize(thresholds=(t, t), additions=(0.0, 0.0), p=op.prob)
-    if name in ("RandomRotate", "RandomRotateDegrees"):
-        if op.prob == 0:
+    if name in ("RandomRotate", "RandomRotateDegrees"):  # the latter wraps a RandomApply
+        prob = getattr(op, "prob", None)
+        prob = getattr(op.transform, "p", 1.0) if prob is None else prob
+        if prob == 0:
             return None
-        raise Unsupported(f"{name} with prob {op.prob}")
+        raise Unsupported(f"{name} with prob {prob}")
     if name in ("ToTensor", "ToImage", "ToDtype"):
         return None
     if name == "Normalize":
@@ -128,6 +134,12 @@ def batched_views(transform: Any, image_size: int) -> BatchedViews:
         raise Unsupported(f"{type(transform).__name__} is not a multi-view transform")
     pipelines = []
     for view in views:
-        ops = [m for m in (_convert(op, image_size) for op in _view_ops(view)) if m is not None]
+        ops, size = [], image_size
+        for op in _view_ops(view):
+            if type(op).__name__ == "RandomResizedCrop":  # blur kernels fit the crop's size
+                size = min(op.size)
+            module = _convert(op, size)
+            if module is not None:
+                ops.append(module)
         pipelines.append(nn.Sequential(*ops))
     return BatchedViews(pipelines)

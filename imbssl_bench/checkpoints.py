@@ -38,7 +38,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def epoch_checkpoints(folder: Path) -> ModelCheckpoint:
     """Keeps only ``folder/last.ckpt``, rewritten at the end of every training epoch."""
     return ModelCheckpoint(
-        dirpath=folder, save_last=True, save_top_k=0, every_n_epochs=1, enable_version_counter=False
+        dirpath=folder,
+        filename=LAST.removesuffix(".ckpt"),
+        save_top_k=1,  # no monitor: the latest epoch, always at the same path
+        every_n_epochs=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
     )
 
 
@@ -53,6 +58,6 @@ def checkpoint_epoch(path: Path) -> int | None:
     """The number of epochs a checkpoint has finished (None if it cannot be read)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        return int(state["epoch"]) + 1
+        return int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
     except Exception:
         return None

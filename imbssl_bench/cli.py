@@ -563,7 +563,7 @@ def throughput(
     image_size: Annotated[int, typer.Option(min=8)] = 32,
     batch_size: Annotated[int, typer.Option(min=2)] = 128,
     steps: Annotated[int, typer.Option(min=1, help="Timed steps.")] = 20,
-    warmup: Annotated[int, typer.Option(min=0, help="Untimed steps first.")] = 5,
+    warmup: Annotated[int, typer.Option(min=1, help="Untimed steps first.")] = 5,
     stem: Annotated[str, typer.Option(help="auto, cifar or timm.")] = "auto",
     num_workers: Annotated[int, typer.Option(min=0, help="DataLoader workers.")] = 0,
     accelerator: Annotated[str, typer.Option(help="Lightning accelerator.")] = "auto",

@@ -52,8 +52,6 @@ class TrainConfig:
     weight_decay: float = 5e-4
     precision: str = "32-true"  # any Lightning precision string, e.g. bf16-mixed
     augment: str | None = None  # "batched": views made on the device (kornia); None/"pil": Lightly
-    channels_last: bool | None = None  # NHWC weights and activations (faster convs on GPU/oneDNN)
-    compile: bool | None = None  # torch.compile the backbone
 
 
 @dataclass(frozen=True)
@@ -73,6 +71,8 @@ class RuntimeConfig:
     accelerator: str = "auto"
     devices: int = 1
     num_workers: int = 0
+    channels_last: bool = False  # NHWC weights and activations (faster convs on GPU/oneDNN)
+    compile: bool = False  # torch.compile the backbone
 
 
 # Options added after records were published: left out of the hash while unset, so the run ids
@@ -80,8 +80,6 @@ class RuntimeConfig:
 HASHED_ONLY_WHEN_SET = (
     ("eval", "probe_per_class"),
     ("train", "augment"),
-    ("train", "channels_last"),
-    ("train", "compile"),
 )
 
 

@@ -170,8 +170,6 @@ def template(spec: GridSpec) -> RunConfig:
             lr=spec.lr,
             precision=spec.precision,
             augment=None if spec.augment == "pil" else spec.augment,  # one run id for both
-            channels_last=spec.channels_last or None,  # off = unset: one run id
-            compile=spec.compile or None,
         ),
         eval=EvalConfig(probe_per_class=spec.probe_per_class),
         runtime=override(
@@ -179,6 +177,8 @@ def template(spec: GridSpec) -> RunConfig:
             accelerator=spec.accelerator,
             devices=spec.devices,
             num_workers=spec.num_workers,
+            channels_last=spec.channels_last,
+            compile=spec.compile,
         ),
     )
 

@@ -30,7 +30,7 @@ class ThroughputSettings:
     image_size: int = 32
     batch_size: int = 128
     steps: int = 20  # timed steps
-    warmup: int = 5  # untimed steps first (allocator, cuDNN autotuning, worker start-up)
+    warmup: int = 5  # >= 1 untimed steps first (allocator, cuDNN autotuning, workers)
     num_workers: int = 0
     accelerator: str = "auto"
     precision: str = "32-true"
@@ -41,10 +41,15 @@ class ThroughputSettings:
 
 
 class StepClock(pl.Callback):
-    """Wall time from the start of step `warmup` to the end of the last step."""
+    """Wall time of steps ``warmup .. total - 1``, from the end of step ``warmup - 1``.
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup = warmup
+    Lightning fetches one batch ahead, so this window holds exactly as many batch loads as
+    steps when the data has at least ``total + 1`` batches."""
+
+    def __init__(self, warmup: int, total: int) -> None:
+        if warmup < 1:
+            raise ValueError("the clock needs at least one warm-up step")
+        self.warmup, self.total = warmup, total
         self.start: float | None = None
         self.end: float | None = None
 
@@ -53,14 +58,13 @@ class StepClock(pl.Callback):
         if trainer.strategy.root_device.type == "cuda":
             torch.cuda.synchronize(trainer.strategy.root_device)
 
-    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
-        if trainer.global_step == self.warmup and self.start is None:
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step in (self.warmup, self.total):  # steps finished so far
             self._sync(trainer)
-            self.start = time.perf_counter()
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._sync(trainer)
-        self.end = time.perf_counter()
+            if trainer.global_step == self.warmup:
+                self.start = time.perf_counter()
+            else:
+                self.end = time.perf_counter()
 
 
 def synthetic_split(n: int, image_size: int, seed: int) -> ImageSplit:
@@ -86,20 +90,20 @@ def measure_throughput(s: ThroughputSettings) -> dict[str, Any]:
         lr=0.1,
         precision=s.precision,
         augment=None if s.augment == "pil" else s.augment,
-        channels_last=s.channels_last or None,
-        compile=s.compile or None,
     )
-    cfg = RunConfig(
-        method=s.method,
-        train=train,
-        runtime=RuntimeConfig(accelerator=s.accelerator, num_workers=s.num_workers),
+    runtime = RuntimeConfig(
+        accelerator=s.accelerator,
+        num_workers=s.num_workers,
+        channels_last=s.channels_last,
+        compile=s.compile,
     )
+    cfg = RunConfig(method=s.method, train=train, runtime=runtime)
     method = create_method(s.method, backbone, dim, {}, train, num_classes=10)
     total = s.warmup + s.steps
-    split = synthetic_split(total * s.batch_size, s.image_size, s.seed)
+    split = synthetic_split((total + 1) * s.batch_size, s.image_size, s.seed)  # + prefetch
     data = train_data(split, method, cfg, s.image_size)
     speed_up(method, cfg)
-    clock = StepClock(s.warmup)
+    clock = StepClock(s.warmup, total)
     trainer = make_trainer(cfg, epochs=1, callbacks=[clock], max_steps=total)
     if isinstance(data, DeviceViewsData):
         trainer.fit(method, datamodule=data)

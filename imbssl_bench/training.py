@@ -61,7 +61,7 @@ class TrainStats:
     steps: int
     batch_size: int  # effective: capped by the subset size
     final_loss: float | None
-    wall_s: float  # of this process: a resumed stage counts only the epochs it ran
+    wall_s: float  # of the whole stage: a resumed stage adds the time its checkpoint had
     resumed_from_epoch: int | None = None  # the epochs its checkpoint had finished
 
 
@@ -129,10 +129,10 @@ def train_data(
 
     try:
         views = batched_views(method.build_transform(image_size), image_size)
-    except Unsupported as exc:
-        raise UserError(
+    except Unsupported as exc:  # this run fails, the grid goes on
+        raise Unsupported(
             f"--augment batched: the method's transform has {exc}, which has no batched "
-            "form here; use --augment pil"
+            "form here; run it with --augment pil"
         ) from None
     return DeviceViewsData(split, views, _batch_size(cfg, split), cfg.seed)
 
@@ -201,9 +201,9 @@ def check_runtime(cfg: RunConfig) -> None:
 
 def speed_up(module: pl.LightningModule, cfg: RunConfig) -> None:
     """The config's compute options: channels-last memory format, compiled backbones."""
-    if cfg.train.channels_last:
+    if cfg.runtime.channels_last:
         module.to(memory_format=torch.channels_last)
-    if cfg.train.compile:
+    if cfg.runtime.compile:
         from imbssl_bench.methods import Method
 
         for method in [m for m in module.modules() if isinstance(m, Method)]:
@@ -234,10 +234,11 @@ def fit(
     if resumed_from is not None:
         reporter.note(f"resumed from its checkpoint after epoch {resumed_from}/{epochs} ({resume})")
     start = time.perf_counter()
+    stage = StageStats(start)
     trainer = make_trainer(
         cfg,
         epochs,
-        [ReporterCallback(reporter), FiniteLoss(), *callbacks],
+        [ReporterCallback(reporter), FiniteLoss(), stage, *callbacks],
         checkpoint_dir=checkpoint_dir,
     )
     with warnings.catch_warnings():
@@ -245,6 +246,7 @@ def fit(
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         warnings.filterwarnings("ignore", ".*GPU available but not used.*")
         warnings.filterwarnings("ignore", ".*treespec.*")
+        warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # resuming
         warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # frozen teachers
         try:
             if isinstance(data, DeviceViewsData):
@@ -259,7 +261,7 @@ def fit(
     if trainer.interrupted:  # older Lightning returns from fit after Ctrl+C
         raise KeyboardInterrupt
     loss = trainer.callback_metrics.get("train_loss_epoch")
-    final_loss = float(loss) if loss is not None else None
+    final_loss = float(loss) if loss is not None else stage.loss  # None: resumed, finished
     if final_loss is not None and not torch.isfinite(torch.tensor(final_loss)):
         raise FloatingPointError(f"training loss is {final_loss} after {epochs} epochs")
     return TrainStats(
@@ -267,9 +269,31 @@ def fit(
         int(trainer.global_step),
         _batch_size(cfg, split),
         final_loss,
-        round(time.perf_counter() - start, 3),
+        round(stage.earlier_wall_s + time.perf_counter() - start, 3),
         resumed_from,
     )
+
+
+class StageStats(pl.Callback):
+    """The stage's wall time and last epoch loss, saved in its checkpoints, so that a resumed
+    stage reports the time and loss of all its epochs, not only of those it ran itself."""
+
+    def __init__(self, start: float) -> None:
+        self.earlier_wall_s = 0.0  # spent before the checkpoint this process resumed from
+        self.loss: float | None = None
+        self._start = start  # `time.perf_counter()` when this process began the stage
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loss = trainer.callback_metrics.get("train_loss_epoch")  # one read per epoch
+        self.loss = float(loss) if loss is not None else self.loss
+
+    def state_dict(self) -> dict[str, Any]:
+        wall = self.earlier_wall_s + time.perf_counter() - self._start
+        return {"wall_s": wall, "loss": self.loss}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.earlier_wall_s = float(state_dict["wall_s"])
+        self.loss = state_dict["loss"]
 
 
 class FiniteLoss(pl.Callback):

@@ -101,3 +101,34 @@ def test_a_grid_runs_with_batched_views(tmp_path: Path) -> None:
     assert [r["status"] for r in records] == ["ok", "ok"], [r.get("error") for r in records]
     assert records[0]["config"]["train"]["augment"] == "batched"
     assert np.isfinite(records[0]["train"]["final_loss"])
+
+
+def sharpness(views: torch.Tensor) -> float:
+    """Mean absolute difference between horizontal neighbours: blur lowers it."""
+    return float((views[..., 1:] - views[..., :-1]).abs().mean())
+
+
+def test_blur_and_solarisation_match() -> None:
+    torch.manual_seed(0)
+    common = dict(input_size=32, min_scale=1.0, hf_prob=0.0, cj_prob=0.0, random_gray_scale=0.0)
+    images = synthetic_split(N // 3, 32, seed=2).images
+    for extra in ({"gaussian_blur": 1.0, "sigmas": (0.5, 1.5)}, {"gaussian_blur": 0.0}):
+        t = SimCLRTransform(**common, **extra, normalize=None)  # type: ignore[arg-type]
+        a, b = pil_views(t, images)[0], batched_views(t, 32)(images)[0]
+        assert sharpness(a) == pytest.approx(sharpness(b), rel=0.1), extra
+
+
+@pytest.mark.parametrize(
+    "name", ["simclr", "simsiam", "byol", "moco", "nnclr", "dcl", "dino", "swav", "vicreg"]
+)
+def test_every_built_in_transform_has_a_batched_form(name: str) -> None:
+    from imbssl_bench.backbones import create_backbone
+    from imbssl_bench.config import TrainConfig
+    from imbssl_bench.methods import create_method
+
+    backbone, dim = create_backbone("test_resnet", "cifar")
+    transform = create_method(name, backbone, dim, {}, TrainConfig(), 10).build_transform(32)
+    images = synthetic_split(4, 32, seed=0).images
+    pil = pil_views(transform, images)
+    batched = batched_views(transform, 32)(images)
+    assert [v.shape for v in batched] == [v.shape for v in pil]

@@ -4,15 +4,19 @@ the same command, and a NaN loss gives a failed record while the grid goes on.""
 from __future__ import annotations
 
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from subprocess import DEVNULL
 
 import torch
 
 from imbssl_bench.backbones import create_backbone
+from imbssl_bench.checkpoints import checkpoint_epoch
 from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.datasets import create_dataset
 from imbssl_bench.grid import plan_grid, run_grid
@@ -32,9 +36,12 @@ def test_a_stage_resumes_from_its_last_epoch_checkpoint(tmp_path: Path) -> None:
     first = fit(method(), split, cfg, 16, checkpoint_dir=tmp_path)
     assert (tmp_path / "last.ckpt").is_file() and first.resumed_from_epoch is None
     assert not list(tmp_path.glob("*.tmp"))
-    again = method()
+    again, start = method(), time.perf_counter()
     second = fit(again, split, cfg, 16, checkpoint_dir=tmp_path)  # finished: restores, no steps
+    elapsed = time.perf_counter() - start
     assert second.resumed_from_epoch == 2 and second.steps == first.steps
+    assert second.final_loss == first.final_loss  # and the time includes the first process's:
+    assert second.wall_s > elapsed + 0.5 * first.wall_s
 
 
 def test_a_nan_loss_fails_its_run_and_the_grid_goes_on(tmp_path: Path, toy_plugin: str) -> None:
@@ -50,21 +57,29 @@ def test_kill_9_then_the_same_command_resumes(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "imbssl_bench.cli", "run", "--method", "simsiam"]
     command += ["--ratios", "1,10,100", "--dataset", "digits", "--seeds", "0,1", *TINY_FLAGS]
     command += ["--epochs", "4", "--out", str(out)]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(command, stdout=DEVNULL, stderr=DEVNULL, start_new_session=True)
+    # kill in the middle of a run's training, once an earlier run has its record
+    killed = False
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # kill once a run is done and the next has a checkpoint
-        done = list(out.glob("*.json"))
-        ckpts = list((out / "checkpoints").glob("*/base/last.ckpt")) if done else []
-        if any(p.parent.parent.name + ".json" not in {d.name for d in done} for p in ckpts):
-            break
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    while not killed and proc.poll() is None and time.monotonic() < deadline:
+        ckpts = list((out / "checkpoints").glob("*/base/last.ckpt"))  # before the records:
+        done = {p.stem for p in out.glob("*.json")}  # a run can finish in between, not start
+        for ckpt in (c for c in ckpts if done and c.parent.parent.name not in done):
+            epoch = checkpoint_epoch(ckpt)
+            if not killed and epoch is not None and epoch <= 2:  # epochs 3-4 still to run
+                time.sleep(random.uniform(0.0, 0.2))
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+        time.sleep(0.05)
+    assert killed, "the grid finished or stalled before it could be killed"
     proc.wait()
     finished = {p.name: p.read_bytes() for p in out.glob("*.json")}
     assert 1 <= len(finished) < 6
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
-    assert "resumed from its checkpoint after epoch" in rerun.stderr
+    log = " ".join(rerun.stderr.split())  # the console wraps long lines
+    resumed = re.findall(r"resumed from its checkpoint after epoch (\d)/4", log)
+    assert len(resumed) == 1 and 1 <= int(resumed[0]) < 4, rerun.stderr
     records = sorted(out.glob("*.json"))
     assert len(records) == 6 and not list(out.glob(".*.tmp"))
     assert all(finished[p.name] == p.read_bytes() for p in records if p.name in finished)

@@ -39,5 +39,5 @@ def test_compute_options_keep_the_weights_compatible(tmp_path) -> None:  # type:
 
     (record,) = run_grid(plan_grid(tiny_spec(channels_last=True), tmp_path))
     assert record["status"] == "ok", record.get("error")
-    assert record["config"]["train"]["channels_last"] is True
+    assert record["config"]["runtime"]["channels_last"] is True
     assert record["memory"]["peak_rss_mb"] > 0
