@@ -9,7 +9,8 @@ alternate `--repeats` times; the medians and their ratio are printed as JSON.
 Usage:
     python benchmarks/throughput_vs_lightly.py [--backbone resnet18] [--image-size 32]
         [--stem timm] [--batch-size 128] [--steps 20] [--warmup 5] [--repeats 3]
-        [--harness-workers 0] [--lightly-workers N] [--precision 32-true]
+        [--harness-workers 0] [--lightly-workers N] [--precision 32-true|bf16-mixed]
+        [--lightly-precision P (default: --precision)]
         [--augment batched|pil] [--channels-last]
 Run nothing else meanwhile: two torch processes on one machine slow each other.
 """
@@ -77,10 +78,12 @@ def lightly_loop(a: argparse.Namespace, device: torch.device) -> float:
     )
     criterion = NTXentLoss(temperature=0.5)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.06, momentum=0.9, weight_decay=5e-4)
+    bf16 = (a.lightly_precision or a.precision).startswith("bf16")  # autocast, as Lightning's
     start = None
     for step, ((x0, x1), _) in enumerate(loader):
         x0, x1 = x0.to(device, non_blocking=True), x1.to(device, non_blocking=True)
-        loss = criterion(model(x0), model(x1))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = criterion(model(x0), model(x1))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -105,7 +108,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--harness-workers", type=int, default=0)
     p.add_argument("--lightly-workers", type=int, default=os.cpu_count() or 0)
-    p.add_argument("--precision", default="32-true")
+    p.add_argument("--precision", default="32-true", help="the harness's (Lightning's)")
+    p.add_argument("--lightly-precision", help="the plain loop's: 32-true or bf16-mixed")
     p.add_argument("--augment", default="batched", choices=["batched", "pil"])
     p.add_argument("--channels-last", action="store_true")
     a = p.parse_args()
