@@ -256,7 +256,57 @@ def run(
         str | None,
         typer.Option(help="Lightning accelerator (auto, cpu, gpu).", rich_help_panel=RUNTIME),
     ] = None,
-    devices: Annotated[int | None, typer.Option(min=1, rich_help_panel=RUNTIME)] = None,
+    devices: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Devices per run (and node); > 1 trains with DDP, --batch-size stays global.",
+            rich_help_panel=RUNTIME,
+        ),
+    ] = None,
+    num_nodes: Annotated[
+        int | None, typer.Option(min=1, help="Nodes per run (DDP).", rich_help_panel=RUNTIME)
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="Lightning strategy (auto = ddp on several devices).", rich_help_panel=RUNTIME
+        ),
+    ] = None,
+    sync_batchnorm: Annotated[
+        bool | None,
+        typer.Option(
+            "--sync-batchnorm/--no-sync-batchnorm",
+            help="SyncBatchNorm across DDP processes.",
+            rich_help_panel=RUNTIME,
+        ),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Runs at once (local launcher), each in its own process and device set.",
+            rich_help_panel=RUNTIME,
+        ),
+    ] = 1,
+    launcher: Annotated[
+        str,
+        typer.Option(
+            help="local, or slurm (submitit): one job per run, asking for --devices GPUs "
+            "on each of --num-nodes nodes.",
+            rich_help_panel=RUNTIME,
+        ),
+    ] = "local",
+    slurm_partition: Annotated[
+        str | None, typer.Option(help="Slurm partition.", rich_help_panel=RUNTIME)
+    ] = None,
+    slurm_time: Annotated[
+        int,
+        typer.Option(min=1, help="Slurm time limit per run (minutes).", rich_help_panel=RUNTIME),
+    ] = 240,
+    slurm_cpus: Annotated[
+        int, typer.Option(min=1, help="Slurm CPUs per task.", rich_help_panel=RUNTIME)
+    ] = 8,
     num_workers: Annotated[
         int | None, typer.Option(min=0, help="DataLoader workers.", rich_help_panel=RUNTIME)
     ] = None,
@@ -282,6 +332,10 @@ def run(
     """
     from imbssl_bench.grid import plan_grid, run_grid
     from imbssl_bench.gridfile import build_spec, load_grid_file
+    from imbssl_bench.launchers import LAUNCHERS, SlurmOptions
+
+    if launcher not in LAUNCHERS:
+        raise UserError(f"--launcher must be one of {', '.join(LAUNCHERS)}, not '{launcher}'")
     from imbssl_bench.parsing import parse_key_values
 
     flags = {
@@ -324,6 +378,9 @@ def run(
         "compile": compile_backbone,
         "accelerator": accelerator,
         "devices": devices,
+        "num_nodes": num_nodes,
+        "strategy": strategy,
+        "sync_batchnorm": sync_batchnorm,
         "num_workers": num_workers,
     }
     spec = build_spec(
@@ -348,7 +405,14 @@ def run(
     )
     try:
         with RichReporter(err) as reporter:
-            records = run_grid(plan, reporter, retry_failed=retry_failed)
+            records = run_grid(
+                plan,
+                reporter,
+                retry_failed=retry_failed,
+                jobs=jobs,
+                launcher=launcher,
+                slurm=SlurmOptions(slurm_partition, slurm_time, slurm_cpus),
+            )
     except KeyboardInterrupt:
         err.print("interrupted: finished runs have their records; rerun the same command to resume")
         raise typer.Exit(130) from None

@@ -69,7 +69,10 @@ class EvalConfig:
 class RuntimeConfig:
     data_root: str | None = None
     accelerator: str = "auto"
-    devices: int = 1
+    devices: int = 1  # per node; > 1 (or num_nodes > 1): Lightning DDP
+    num_nodes: int = 1
+    strategy: str = "auto"  # Lightning strategy; "auto" is ddp when there are several devices
+    sync_batchnorm: bool = False
     num_workers: int = 0
     channels_last: bool = False  # NHWC weights and activations (faster convs on GPU/oneDNN)
     compile: bool = False  # torch.compile the backbone
@@ -116,6 +119,11 @@ class RunConfig:
     def config_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def world_size(self) -> int:
+        """Training processes: `train.batch_size` is split among them (the global batch)."""
+        return self.runtime.devices * self.runtime.num_nodes
 
     def run_id(self) -> str:
         """Readable prefix + config hash, e.g. ``digits-simsiam-base-r10-s0-3f2a9c01b7e4``."""

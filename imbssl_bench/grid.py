@@ -12,10 +12,11 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytorch_lightning as pl
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 
 from imbssl_bench.backbones import create_backbone, resolve_stem
 from imbssl_bench.checkpoints import CHECKPOINTS
@@ -50,6 +51,9 @@ from imbssl_bench.records import SCHEMA, read_record, record_path, write_record
 from imbssl_bench.training import check_runtime
 from imbssl_bench.variants import VARIANTS, PretrainContext
 from imbssl_bench.weights import weights_path
+
+if TYPE_CHECKING:
+    from imbssl_bench.launchers import SlurmOptions
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ class GridSpec:
     compile: bool | None = None
     accelerator: str | None = None
     devices: int | None = None
+    num_nodes: int | None = None
+    strategy: str | None = None
+    sync_batchnorm: bool | None = None
     num_workers: int | None = None
 
 
@@ -129,6 +136,27 @@ class PlannedRun:
     @property
     def n_train(self) -> int:
         return sum(self.class_counts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what a worker process needs to execute the run."""
+        return {
+            "config": self.config.to_dict(),
+            "class_counts": self.class_counts,
+            "path": str(self.path),
+            "status": self.status,
+            "base_weights": None if self.base_weights is None else str(self.base_weights),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PlannedRun:
+        weights = d["base_weights"]
+        return cls(
+            RunConfig.from_dict(d["config"]),
+            list(d["class_counts"]),
+            Path(d["path"]),
+            d["status"],
+            None if weights is None else Path(weights),
+        )
 
     def summary(self) -> dict[str, Any]:
         c = self.config
@@ -176,6 +204,9 @@ def template(spec: GridSpec) -> RunConfig:
             RuntimeConfig(data_root=spec.data_root),
             accelerator=spec.accelerator,
             devices=spec.devices,
+            num_nodes=spec.num_nodes,
+            strategy=spec.strategy,
+            sync_batchnorm=spec.sync_batchnorm,
             num_workers=spec.num_workers,
             channels_last=spec.channels_last,
             compile=spec.compile,
@@ -354,8 +385,9 @@ def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
     }
 
 
-def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Pre-train and evaluate one run; returns its ``ok`` record (exceptions propagate)."""
+def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any] | None:
+    """Pre-train and evaluate one run; returns its ``ok`` record (exceptions propagate).
+    Under DDP every rank pre-trains; only rank 0 evaluates and returns the record."""
     reporter = reporter or NullReporter()
     cfg = run.config
     started, t0 = _now(), time.perf_counter()
@@ -392,6 +424,8 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         )
     )
     t_train = time.perf_counter()
+    if rank_zero_only.rank != 0:  # the other DDP processes are done
+        return None
     device = feature_device(cfg.runtime.accelerator)
     metrics = evaluate(
         result.backbone,
@@ -446,26 +480,42 @@ def checkpoint_dir(run: PlannedRun) -> Path:
     return run.path.parent / CHECKPOINTS / run.run_id
 
 
+def run_here(run: PlannedRun, reporter: Reporter) -> dict[str, Any]:
+    """Execute `run` in this process and write its record (``failed`` if it raised)."""
+    t0 = time.perf_counter()
+    try:
+        record = execute(run, reporter)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a broken run must not stop the grid
+        record = failed_record(run, exc, time.perf_counter() - t0)
+    assert record is not None, "a single-process run is rank 0"
+    write_record(run.path, record)
+    shutil.rmtree(checkpoint_dir(run), ignore_errors=True)  # the record is final
+    return record
+
+
 def run_grid(
-    plan: list[PlannedRun], reporter: Reporter | None = None, retry_failed: bool = False
+    plan: list[PlannedRun],
+    reporter: Reporter | None = None,
+    retry_failed: bool = False,
+    jobs: int = 1,
+    launcher: str = "local",
+    slurm: SlurmOptions | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every planned run without a record (and failed ones with `retry_failed`); a run
-    that raises gets a ``failed`` record and the grid goes on. Returns all records."""
+    """Run every planned run without a record (and failed ones with `retry_failed`) with the
+    `launcher` (see `imbssl_bench.launchers`); a run that raises gets a ``failed`` record and
+    the grid goes on. Returns all records."""
+    from imbssl_bench.launchers import LAUNCHERS, SlurmOptions, run_local, run_slurm
+
+    if launcher not in LAUNCHERS:
+        raise UserError(f"unknown launcher '{launcher}'; valid: {', '.join(LAUNCHERS)}")
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs} must be at least 1")
     reporter = reporter or NullReporter()
     todo = [r for r in plan if r.status == "todo" or (retry_failed and r.status == "failed")]
-    for i, run in enumerate(todo):
-        c = run.config
-        reporter.run_started(
-            i, len(todo), f"{c.method}/{c.variant} ratio {c.imbalance.ratio:g} seed {c.seed}"
-        )
-        t0 = time.perf_counter()
-        try:
-            record = execute(run, reporter)
-        except (UserError, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # a broken run must not stop the grid
-            record = failed_record(run, exc, time.perf_counter() - t0)
-        write_record(run.path, record)
-        shutil.rmtree(checkpoint_dir(run), ignore_errors=True)  # the record is final
-        reporter.run_finished(record)
+    if launcher == "slurm":
+        run_slurm(todo, reporter, slurm or SlurmOptions())
+    else:
+        run_local(todo, reporter, jobs, lambda run: run_here(run, reporter))
     return [read_record(r.path) for r in plan]

@@ -44,6 +44,7 @@ MINIMUM = {
     "rwsam_refresh": 1,
     "rwsam_k": 1,
     "devices": 1,
+    "num_nodes": 1,
     "num_workers": 0,
 }
 DEFAULTS: dict[str, Any] = {"ratios": "1,10,100", "seeds": "0", "variants": "base"}

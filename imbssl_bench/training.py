@@ -63,13 +63,20 @@ class TrainStats:
     final_loss: float | None
     wall_s: float  # of the whole stage: a resumed stage adds the time its checkpoint had
     resumed_from_epoch: int | None = None  # the epochs its checkpoint had finished
+    processes: int = 1  # training processes (DDP world size), each with batch_size / processes
 
 
 def _batch_size(cfg: RunConfig, split: ImageSplit) -> int:
+    """The global batch: the config's, capped by the subset size."""
     batch = min(cfg.train.batch_size, len(split))
-    if batch < 2:
+    if batch < 2 * cfg.world_size:
         raise ValueError(f"cannot train on {len(split)} image(s): batch norm needs at least 2")
     return batch
+
+
+def _device_batch(cfg: RunConfig, split: ImageSplit) -> int:
+    """Each training process's share of the global batch (DDP keeps the experiment's batch)."""
+    return _batch_size(cfg, split) // cfg.world_size
 
 
 class _Batches(Dataset):
@@ -134,14 +141,14 @@ def train_data(
             f"--augment batched: the method's transform has {exc}, which has no batched "
             "form here; run it with --augment pil"
         ) from None
-    return DeviceViewsData(split, views, _batch_size(cfg, split), cfg.seed)
+    return DeviceViewsData(split, views, _device_batch(cfg, split), cfg.seed)
 
 
 def train_loader(
     split: ImageSplit, method: pl.LightningModule, cfg: RunConfig, image_size: int
 ) -> DataLoader:
     """Shuffled batches of `method.build_transform` views, seeded by the run's seed."""
-    batch = _batch_size(cfg, split)
+    batch = _device_batch(cfg, split)  # Lightning adds a DistributedSampler under DDP
     workers = cfg.runtime.num_workers
     return DataLoader(
         ViewsDataset(split, method.build_transform(image_size)),
@@ -170,6 +177,9 @@ def make_trainer(
         max_steps=max_steps,
         accelerator=cfg.runtime.accelerator,
         devices=cfg.runtime.devices,
+        num_nodes=cfg.runtime.num_nodes,
+        strategy=cfg.runtime.strategy,
+        sync_batchnorm=cfg.runtime.sync_batchnorm,
         precision=cfg.train.precision,  # type: ignore[arg-type]
         logger=False,
         enable_checkpointing=bool(saving),
@@ -184,10 +194,15 @@ def make_trainer(
 
 def check_runtime(cfg: RunConfig) -> None:
     """Raise a `UserError` now, not inside every run, for settings Lightning rejects."""
-    if cfg.runtime.devices != 1:
+    on_cpu = cfg.runtime.accelerator == "cpu" or (
+        cfg.runtime.accelerator == "auto" and not torch.cuda.is_available()
+    )
+    if cfg.runtime.sync_batchnorm and on_cpu:
+        raise UserError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm is GPU-only); drop it")
+    if cfg.train.batch_size % cfg.world_size:
         raise UserError(
-            "--devices must be 1 for now: multi-device (DDP) runs are not supported "
-            "yet; use one device per run"
+            f"--batch-size {cfg.train.batch_size} is the global batch and must divide among "
+            f"{cfg.world_size} training processes (--devices x --num-nodes)"
         )
     try:
         make_trainer(cfg, epochs=1)
@@ -195,7 +210,8 @@ def check_runtime(cfg: RunConfig) -> None:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise UserError(
             f"Lightning rejects accelerator '{cfg.runtime.accelerator}' / precision "
-            f"'{cfg.train.precision}': {reason}"
+            f"'{cfg.train.precision}' / strategy '{cfg.runtime.strategy}' / devices "
+            f"{cfg.runtime.devices}: {reason}"
         ) from None
 
 
@@ -271,6 +287,7 @@ def fit(
         final_loss,
         round(stage.earlier_wall_s + time.perf_counter() - start, 3),
         resumed_from,
+        int(trainer.world_size),
     )
 
 

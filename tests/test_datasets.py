@@ -59,6 +59,18 @@ def test_imagefolder_bad_trees(tmp_path: Path) -> None:
         ImageFolder(mixed).load()
 
 
+def test_imagefolder_mixed_modes_become_rgb(tmp_path: Path) -> None:
+    root = make_folder(tmp_path, {"a": 2, "b": 2})
+    pixels = np.random.default_rng(1).integers(0, 255, size=(8, 8, 4), dtype=np.uint8)
+    Image.fromarray(pixels[..., 0]).save(root / "train" / "b" / "gray.png")  # mode L
+    Image.fromarray(pixels).save(root / "train" / "b" / "alpha.png")  # mode RGBA
+    Image.fromarray(pixels[..., :3]).convert("P").save(root / "train" / "a" / "pal.png")
+    images = ImageFolder(root).load().train.images
+    assert images.shape == (7, 3, 8, 8) and images.dtype == torch.uint8
+    gray = torch.from_numpy(pixels[..., 0])  # files are sorted: gray.png is the last
+    assert all(torch.equal(images[-1][c], gray) for c in range(3))
+
+
 def test_cifar_offline_and_absent_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cifar-10-batches-py"):
         CIFAR10(tmp_path, download=False).train_targets()

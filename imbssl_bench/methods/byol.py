@@ -12,7 +12,7 @@ from PIL import Image
 from torch import Tensor
 
 from imbssl_bench.methods.base import Method
-from imbssl_bench.methods.momentum import ema_update, momentum_copy
+from imbssl_bench.methods.momentum import MomentumTeacher, momentum_copy
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class BYOLArgs:
     gaussian_blur: float = 0.0  # no blur on 32 px images
 
 
-class BYOL(Method):
+class BYOL(MomentumTeacher, Method):
     name = "byol"
     description = "BYOL: predictor regresses a momentum teacher's projection (Grill et al. 2020)"
     Args = BYOLArgs
@@ -44,17 +44,6 @@ class BYOL(Method):
             "gaussian_blur": a.gaussian_blur,
         }
         return BYOLTransform(BYOLView1Transform(**view), BYOLView2Transform(**view))
-
-    def before_step(self) -> None:
-        ema_update(
-            [
-                (self.backbone, self.backbone_momentum),
-                (self.projection_head, self.projection_head_momentum),
-            ],
-            self.step,
-            self.total_steps,
-            self.args.momentum,
-        )
 
     def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         p0, p1 = (self.prediction_head(self.projection_head(self.backbone(v))) for v in views)

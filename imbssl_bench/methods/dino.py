@@ -22,7 +22,7 @@ from PIL import Image
 from torch import Tensor
 
 from imbssl_bench.methods.base import Method
-from imbssl_bench.methods.momentum import ema_update, momentum_copy
+from imbssl_bench.methods.momentum import MomentumTeacher, momentum_copy
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class DINOArgs:
     gaussian_blur: float = 0.0  # no blur on 32 px images (the paper: 1.0, 0.1, 0.5)
 
 
-class DINO(Method):
+class DINO(MomentumTeacher, Method):
     name = "dino"
     description = "DINO: self-distillation to a centred, sharpened momentum teacher (Caron 2021)"
     Args = DINOArgs
@@ -77,17 +77,6 @@ class DINO(Method):
             local_crop_size=a.local_crop_size,
             n_local_views=a.local_views,
             gaussian_blur=(blur, blur, blur),
-        )
-
-    def before_step(self) -> None:
-        ema_update(
-            [
-                (self.backbone, self.backbone_momentum),
-                (self.projection_head, self.projection_head_momentum),
-            ],
-            self.step,
-            self.total_steps,
-            self.args.momentum,
         )
 
     def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:

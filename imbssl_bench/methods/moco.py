@@ -13,7 +13,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from imbssl_bench.methods.base import Method
-from imbssl_bench.methods.momentum import ema_update, momentum_copy
+from imbssl_bench.methods.momentum import MomentumTeacher, momentum_copy
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class MoCoArgs:
     gaussian_blur: float = 0.0  # no blur on 32 px images
 
 
-class MoCo(Method):
+class MoCo(MomentumTeacher, Method):
     name = "moco"
     description = "MoCo v2: InfoNCE against a momentum key encoder and a queue (Chen et al. 2020)"
     Args = MoCoArgs
@@ -44,17 +44,6 @@ class MoCo(Method):
         a: MoCoArgs = self.args
         return MoCoV2Transform(
             input_size=image_size, min_scale=a.min_scale, gaussian_blur=a.gaussian_blur
-        )
-
-    def before_step(self) -> None:
-        ema_update(
-            [
-                (self.backbone, self.backbone_momentum),
-                (self.projection_head, self.projection_head_momentum),
-            ],
-            self.step,
-            self.total_steps,
-            self.args.momentum,
         )
 
     def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
@@ -27,3 +28,20 @@ def ema_update(
     for student, teacher in pairs:
         update_momentum(student, teacher, m)
     return m
+
+
+class MomentumTeacher:
+    """Mixin for a `Method` with ``backbone_momentum`` and ``projection_head_momentum``
+    teachers and a ``momentum`` arg: `before_step` moves both by `ema_update`."""
+
+    def before_step(self) -> None:
+        m: Any = self
+        ema_update(
+            [
+                (m.backbone, m.backbone_momentum),
+                (m.projection_head, m.projection_head_momentum),
+            ],
+            m.step,
+            m.total_steps,
+            m.args.momentum,
+        )

@@ -27,6 +27,7 @@ import torch
 from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
 from imbssl_bench.config import RunConfig
 from imbssl_bench.distill import DistillStudent
+from imbssl_bench.distributed import from_rank_zero
 from imbssl_bench.errors import UserError
 from imbssl_bench.features import extract_features, feature_device
 from imbssl_bench.training import fit
@@ -111,6 +112,7 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
     )
     assign, centroids = kmeans(feats, a.clusters or 1, cfg.seed, a.kmeans_iters, a.kmeans_redo)
     assign = merge_small(assign, centroids, min(cfg.train.batch_size, len(ctx.subset)))
+    assign = from_rank_zero(assign)  # under DDP every process trains the same experts
     diagnostics: dict[str, Any] = {
         "clusters_requested": a.clusters,
         **cluster_diagnostics(assign, ctx.subset.targets.numpy()),

@@ -1,0 +1,82 @@
+"""One planned run in a process of its own: ``python -m imbssl_bench.worker RUN.json``.
+
+The grid starts workers for runs that train on several devices (Lightning's DDP launcher
+re-runs this same command for the other ranks) and when it runs several runs at once
+(``--jobs``); the slurm launcher calls `run_planned` on the cluster. Rank 0 writes the run's
+record, ``ok`` or ``failed``, then removes its checkpoints; the other ranks write nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+from imbssl_bench.grid import PlannedRun, checkpoint_dir, execute, failed_record
+from imbssl_bench.records import write_record
+
+PAYLOAD = "run.json"  # in the run's checkpoint folder, for the worker to read
+
+
+class LineReporter:
+    """Plain lines on stderr (a worker's log): stages and notes, no bars."""
+
+    def run_started(self, index: int, total: int, label: str) -> None:
+        print(f"run {label}", file=sys.stderr, flush=True)
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        print(f"  {name}", file=sys.stderr, flush=True)
+
+    def advance(self, info: str = "") -> None:
+        pass
+
+    def run_finished(self, record: dict[str, Any]) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def run_planned(payload: dict[str, Any]) -> str | None:
+    """Execute the run; rank 0 writes its record and returns its status (others: None)."""
+    run = PlannedRun.from_dict(payload)
+    start = time.perf_counter()
+    try:
+        record = execute(run, LineReporter())
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # the record says why; the grid goes on
+        if rank_zero_only.rank != 0:
+            raise
+        record = failed_record(run, exc, time.perf_counter() - start)
+    if record is None:
+        return None
+    write_record(run.path, record)
+    shutil.rmtree(checkpoint_dir(run), ignore_errors=True)  # the record is final
+    return str(record["status"])
+
+
+def write_payload(run: PlannedRun) -> Path:
+    folder = checkpoint_dir(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PAYLOAD
+    path.write_text(json.dumps(run.to_dict()))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m imbssl_bench.worker RUN.json", file=sys.stderr)
+        return 2
+    run_planned(json.loads(Path(args[0]).read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
