@@ -389,7 +389,7 @@ def run(
     )
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out '{out_dir}' is a file; pass a folder for the records")
-    plan = plan_grid(spec, out_dir)
+    plan = plan_grid(spec, out_dir, here=launcher != "slurm")
     if dry_run:
         _show_plan(plan, as_json)
         return

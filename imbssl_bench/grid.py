@@ -307,13 +307,15 @@ def same_size_total(
     )
 
 
-def plan_grid(spec: GridSpec, out_dir: Path) -> list[PlannedRun]:
+def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedRun]:
+    """One `PlannedRun` per grid point with its status from `out_dir`. ``here=False``: the
+    runs will execute on other machines (slurm), so this one's hardware is not checked."""
     if spec.lr is not None and not (math.isfinite(spec.lr) and spec.lr > 0):
         raise UserError(f"--lr {spec.lr} must be a finite number > 0")
     if spec.augment not in (None, "pil", "batched"):
         raise UserError(f"--augment must be pil or batched, not '{spec.augment}'")
     base = template(spec)
-    check_runtime(base)
+    check_runtime(base, here)
     source = create_dataset(spec.dataset, spec.data_root)
     targets = source.train_targets()
     pool_idx, _ = holdout_split(targets, base.data.val_per_class)

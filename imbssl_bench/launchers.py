@@ -13,10 +13,13 @@ Every run writes its own record (`imbssl_bench.worker`); a worker that dies with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,29 +66,103 @@ def _pinned_env(slot: int, jobs: int, run: PlannedRun) -> dict[str, str]:
     env = dict(os.environ)
     if jobs == 1:
         return env
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if gpus and run.config.runtime.accelerator != "cpu":
+    env.pop("MASTER_PORT", None)  # each DDP worker's Lightning picks a free port of its own
+    if _gpus(run):
         per = run.config.runtime.devices
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str((slot * per + i) % gpus) for i in range(per))
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(slot * per + i) for i in range(per))
     else:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return env
 
 
-def run_worker(run: PlannedRun, slot: int = 0, jobs: int = 1) -> dict[str, Any]:
-    """Execute `run` in ``python -m imbssl_bench.worker`` and return its record."""
-    before = _stamp(run.path)
-    payload = write_payload(run)
-    log = payload.parent / LOG
-    with open(log, "wb") as out:
-        code = subprocess.run(
-            [sys.executable, "-m", "imbssl_bench.worker", str(payload)],
-            env=_pinned_env(slot, jobs, run),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        ).returncode
-    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-    return _settle(run, before, f"worker exited with code {code}: {tail.strip()}")
+def _gpus(run: PlannedRun) -> int:
+    """GPUs this machine gives the run's workers (0: the run trains on the CPU)."""
+    if run.config.runtime.accelerator == "cpu" or not torch.cuda.is_available():
+        return 0
+    return torch.cuda.device_count()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)  # the worker and the DDP ranks it started
+
+
+class Workers:
+    """The grid's worker processes (``python -m imbssl_bench.worker``), each in a process group
+    of its own. `stop` (Ctrl+C) interrupts them all and writes no record for them, so the
+    next run of the same command resumes them from their checkpoints."""
+
+    GRACE_S = 20.0  # for Lightning's graceful shutdown before SIGKILL
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live: set[subprocess.Popen[bytes]] = set()
+        self.stopping = threading.Event()
+
+    def run(self, run: PlannedRun, slot: int = 0, jobs: int = 1) -> dict[str, Any] | None:
+        """The run's record, or None when the grid is stopping."""
+        before = _stamp(run.path)
+        payload = write_payload(run)
+        log = payload.parent / LOG
+        with open(log, "wb") as out:
+            with self.lock:
+                if self.stopping.is_set():
+                    return None
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "imbssl_bench.worker", str(payload)],
+                    env=_pinned_env(slot, jobs, run),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl+C reaches the grid, which stops the group
+                )
+                self.live.add(proc)
+            try:
+                code = proc.wait()
+            except BaseException:
+                self.stop()
+                raise
+            finally:
+                with self.lock:
+                    self.live.discard(proc)
+        if self.stopping.is_set():
+            return None
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        return _settle(run, before, f"worker exited with code {code}: {tail.strip()}")
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+            procs = list(self.live)
+        for proc in procs:
+            _signal_group(proc, signal.SIGINT)
+        deadline = time.monotonic() + self.GRACE_S
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            _signal_group(proc, signal.SIGKILL)  # what the worker left behind, if anything
+            proc.wait()
+
+
+class _Serialized:
+    """A reporter shared by the launcher's threads: one call at a time, and the grid's
+    progress counts finished runs (they finish out of order)."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter, self.lock, self.finished = reporter, threading.Lock(), 0
+
+    def run_started(self, label: str, total: int) -> None:
+        with self.lock:
+            self.reporter.run_started(self.finished, total, label)
+
+    def run_finished(self, record: dict[str, Any]) -> None:
+        with self.lock:
+            self.finished += 1
+            self.reporter.run_finished(record)
+
+
+def _depends_on_base(run: PlannedRun) -> bool:
+    """Runs that start from a `base` run's kept weights (cluster-distill's student...)."""
+    return run.base_weights is not None and run.config.variant != "base"
 
 
 def run_local(
@@ -98,29 +175,52 @@ def run_local(
         c = run.config
         return f"{c.method}/{c.variant} ratio {c.imbalance.ratio:g} seed {c.seed}"
 
+    if any(run.config.runtime.num_nodes > 1 for run in todo):
+        raise UserError("--num-nodes > 1 needs a cluster: use --launcher slurm")
+    workers = Workers()
     if jobs == 1:
         for i, run in enumerate(todo):
             reporter.run_started(i, len(todo), label(run))
-            multi = run.config.world_size > 1
-            reporter.run_finished(run_worker(run) if multi else in_process(run))
+            record = workers.run(run) if run.config.world_size > 1 else in_process(run)
+            assert record is not None  # a stopping grid raised KeyboardInterrupt instead
+            reporter.run_finished(record)
         return
+    gpus = max((_gpus(run) for run in todo), default=0)
+    devices = max(run.config.runtime.devices for run in todo)
+    if gpus and jobs * devices > gpus:
+        raise UserError(
+            f"--jobs {jobs} x --devices {devices} needs {jobs * devices} GPUs but this machine "
+            f"has {gpus}; lower --jobs"
+        )
+    shared = _Serialized(reporter)
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(jobs):
         slots.put(slot)
 
-    def one(i: int, run: PlannedRun) -> dict[str, Any]:
+    def one(run: PlannedRun) -> None:
         slot = slots.get()
         try:
-            reporter.run_started(i, len(todo), label(run))
-            record = run_worker(run, slot, jobs)
-            reporter.run_finished(record)
-            return record
+            if workers.stopping.is_set():
+                return
+            shared.run_started(label(run), len(todo))
+            record = workers.run(run, slot, jobs)
+            if record is not None:
+                shared.run_finished(record)
         finally:
             slots.put(slot)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in [pool.submit(one, i, run) for i, run in enumerate(todo)]:
-            future.result()
+    # runs that start from a base run's weights wait for the base runs to finish
+    waves = [[r for r in todo if not _depends_on_base(r)], [r for r in todo if _depends_on_base(r)]]
+    for wave in waves:
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            for future in [pool.submit(one, run) for run in wave]:
+                future.result()
+        except BaseException:  # Ctrl+C: no new runs, the running ones stopped, no records
+            pool.shutdown(wait=False, cancel_futures=True)
+            workers.stop()
+            raise
+        pool.shutdown()
 
 
 def run_slurm(todo: list[PlannedRun], reporter: Reporter, options: SlurmOptions) -> None:
@@ -136,6 +236,12 @@ def run_slurm(todo: list[PlannedRun], reporter: Reporter, options: SlurmOptions)
     executor = submitit.AutoExecutor(folder=out / "%j", cluster=options.cluster)
     runtime = todo[0].config.runtime
     on_slurm = executor.cluster == "slurm"
+    if options.cluster is None and not on_slurm:
+        raise UserError(
+            "--launcher slurm: no slurm on this machine (srun is not on PATH); submit from a "
+            "slurm login node, "
+            "or use --launcher local"
+        )
     executor.update_parameters(
         timeout_min=options.time_min,
         nodes=runtime.num_nodes,
@@ -151,10 +257,14 @@ def run_slurm(todo: list[PlannedRun], reporter: Reporter, options: SlurmOptions)
         reporter.run_started(i, len(todo), f"{c.method}/{c.variant} ratio "
                              f"{c.imbalance.ratio:g} seed {c.seed} (submitted)")  # fmt: skip
         submitted.append((run, _stamp(run.path), executor.submit(run_planned, run.to_dict())))
-    for run, before, job in submitted:
+    for n, (run, before, job) in enumerate(submitted):
         try:
             job.result()
             why = "the job ended without a record"
+        except KeyboardInterrupt:  # cancel the rest: a rerun would submit them again
+            for _, _, other in submitted[n:]:
+                other.cancel(check=False)
+            raise
         except Exception as exc:  # submitit's FailedJobState carries the job's traceback
             why = f"job {job.job_id} failed: {' '.join(str(exc).split())[-1500:]}"
         reporter.run_finished(_settle(run, before, why))

@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from imbssl_bench.checkpoints import (
     AtomicCheckpointIO,
@@ -93,9 +93,26 @@ class _Batches(Dataset):
         return self.images[idx], self.targets[idx.cpu()], idx.cpu()
 
 
+class _RankShare(Sampler[list[int]]):
+    """This DDP process's slice of each global batch: the processes together see the global
+    batches a single process would, step for step."""
+
+    def __init__(self, batches: BatchSampler, rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for batch in self.batches:
+            share = len(batch) // self.world
+            yield batch[self.rank * share : (self.rank + 1) * share]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 class DeviceViewsData(pl.LightningDataModule):
     """uint8 batches (on the GPU when the images fit, else pinned) that become the method's
-    views on the training device, per image, after the transfer (`BatchedViews`)."""
+    views on the training device, per image, after the transfer (`BatchedViews`). `batch` is
+    the global batch; under DDP each process takes its slice of it (`_RankShare`)."""
 
     def __init__(self, split: ImageSplit, views: BatchedViews, batch: int, seed: int) -> None:
         super().__init__()
@@ -115,6 +132,8 @@ class DeviceViewsData(pl.LightningDataModule):
             self.batch,
             drop_last=True,
         )
+        if self.trainer is not None and self.trainer.world_size > 1:
+            sampler = _RankShare(sampler, self.trainer.global_rank, self.trainer.world_size)
         return DataLoader(_Batches(images, self.split.targets), sampler=sampler, batch_size=None)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -141,7 +160,7 @@ def train_data(
             f"--augment batched: the method's transform has {exc}, which has no batched "
             "form here; run it with --augment pil"
         ) from None
-    return DeviceViewsData(split, views, _device_batch(cfg, split), cfg.seed)
+    return DeviceViewsData(split, views, _batch_size(cfg, split), cfg.seed)
 
 
 def train_loader(
@@ -180,6 +199,7 @@ def make_trainer(
         num_nodes=cfg.runtime.num_nodes,
         strategy=cfg.runtime.strategy,
         sync_batchnorm=cfg.runtime.sync_batchnorm,
+        use_distributed_sampler=cfg.train.augment != "batched",  # it shares batches itself
         precision=cfg.train.precision,  # type: ignore[arg-type]
         logger=False,
         enable_checkpointing=bool(saving),
@@ -192,18 +212,22 @@ def make_trainer(
     )
 
 
-def check_runtime(cfg: RunConfig) -> None:
-    """Raise a `UserError` now, not inside every run, for settings Lightning rejects."""
-    on_cpu = cfg.runtime.accelerator == "cpu" or (
-        cfg.runtime.accelerator == "auto" and not torch.cuda.is_available()
-    )
-    if cfg.runtime.sync_batchnorm and on_cpu:
-        raise UserError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm is GPU-only); drop it")
+def check_runtime(cfg: RunConfig, here: bool = True) -> None:
+    """Raise a `UserError` now, not inside every run, for settings Lightning rejects.
+    ``here=False`` (runs execute elsewhere, e.g. on slurm): skip what depends on this
+    machine's hardware."""
     if cfg.train.batch_size % cfg.world_size:
         raise UserError(
             f"--batch-size {cfg.train.batch_size} is the global batch and must divide among "
             f"{cfg.world_size} training processes (--devices x --num-nodes)"
         )
+    if not here:
+        return
+    on_cpu = cfg.runtime.accelerator == "cpu" or (
+        cfg.runtime.accelerator == "auto" and not torch.cuda.is_available()
+    )
+    if cfg.runtime.sync_batchnorm and on_cpu:
+        raise UserError("--sync-batchnorm needs GPUs (torch's SyncBatchNorm is GPU-only); drop it")
     try:
         make_trainer(cfg, epochs=1)
     except Exception as exc:
@@ -245,7 +269,7 @@ def fit(
     resume = resume_path(checkpoint_dir)
     resumed_from = checkpoint_epoch(resume) if resume is not None else None
     if resume is not None and resumed_from is None:  # unreadable: start the stage again
-        resume.unlink()
+        resume.unlink(missing_ok=True)  # every DDP rank sees it
         resume = None
     if resumed_from is not None:
         reporter.note(f"resumed from its checkpoint after epoch {resumed_from}/{epochs} ({resume})")
@@ -339,9 +363,12 @@ class FiniteLoss(pl.Callback):
         self._check(trainer)
 
     def _check(self, trainer: pl.Trainer) -> None:
-        if self.bad_step is None or int(self.bad_step) < 0:
+        step = -1 if self.bad_step is None else int(self.bad_step)
+        # every DDP process checks at the same steps, so all of them stop together
+        if not trainer.strategy.reduce_boolean_decision(step >= 0, all=False):
             return
-        step = int(self.bad_step)
+        if step < 0:
+            raise FloatingPointError("training loss became nan/inf in another DDP process")
         per_epoch = max(1, int(trainer.num_training_batches))
         raise FloatingPointError(
             f"training loss became nan/inf at epoch {step // per_epoch + 1}/{trainer.max_epochs}, "

@@ -4,16 +4,26 @@ and the slurm launcher through submitit's local executor. Each run writes its ow
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from imbssl_bench import launchers
+from imbssl_bench.checkpoints import checkpoint_epoch
+from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.launchers import SlurmOptions
 from tests.conftest import TINY_FLAGS, tiny_spec
 
 
-def test_ddp_on_two_cpu_processes_keeps_the_global_batch(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("augment", ["pil", "batched"])
+def test_ddp_on_two_cpu_processes_keeps_the_global_batch(cli, tmp_path: Path, augment: str) -> None:  # type: ignore[no-untyped-def]
     common = ["run", "--method", "simclr", "--dataset", "digits", "--ratios", "10", *TINY_FLAGS]
-    common += ["--accelerator", "cpu"]
+    common += ["--accelerator", "cpu", "--augment", augment]
     single = cli(*common, "--out", str(tmp_path / "one"))
     ddp = cli(*common, "--devices", "2", "--out", str(tmp_path / "two"))
     assert single.code == 0 and ddp.code == 0, ddp.err
@@ -38,6 +48,57 @@ def test_jobs_run_at_once_each_writing_its_record(tmp_path: Path) -> None:
     records = run_grid(plan_grid(spec, tmp_path), jobs=2)
     assert [r["status"] for r in records] == ["ok"] * 3, [r.get("error") for r in records]
     assert len(list(tmp_path.glob("*.json"))) == 3
+    first, second = records[:2]  # started together: each began before the other finished
+    assert first["started_at"] < second["finished_at"]
+    assert second["started_at"] < first["finished_at"]
+
+
+def test_a_worker_that_dies_without_a_record_gets_a_failed_one(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(launchers.sys, "executable", "false")  # exits 1 at once, writes nothing
+    (run,) = plan_grid(tiny_spec(), tmp_path)
+    record = launchers.Workers().run(run)
+    assert record is not None and record["status"] == "failed"
+    assert "worker exited with code 1" in record["error"]
+
+
+def test_more_jobs_than_gpus_and_several_nodes_are_refused(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    plan = plan_grid(tiny_spec(ratios=(1.0, 10.0), accelerator="cpu"), tmp_path)
+    monkeypatch.setattr(launchers, "_gpus", lambda run: 1)
+    with pytest.raises(UserError, match="needs 2 GPUs but this machine has 1"):
+        run_grid(plan, jobs=2)
+    nodes = plan_grid(tiny_spec(num_nodes=2, accelerator="cpu"), tmp_path)
+    with pytest.raises(UserError, match="--launcher slurm"):
+        run_grid(nodes)
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_ctrl_c_with_jobs_stops_the_workers_and_the_rerun_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "imbssl_bench.cli", "run", "--method", "simsiam"]
+    command += ["--ratios", "1,10", "--dataset", "digits", *TINY_FLAGS, "--epochs", "6"]
+    command += ["--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    ckpts: list[Path] = []
+    while proc.poll() is None and time.monotonic() < deadline:  # both runs past epoch 1
+        ckpts = list((out / "checkpoints").glob("*/base/last.ckpt"))
+        if len(ckpts) == 2 and all((checkpoint_epoch(c) or 0) >= 1 for c in ckpts):
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the grid finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)  # Ctrl+C (workers have their own sessions)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in " ".join(err.split())  # the console wraps
+    assert not list(out.glob("*.json"))  # interrupted, not failed
+    for payload in (out / "checkpoints").glob("*/run.json"):  # no worker left running
+        ps = subprocess.run(["pgrep", "-f", str(payload)], capture_output=True, text=True)
+        assert not ps.stdout.strip(), ps.stdout
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    records = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert sorted(r["status"] for r in records) == ["ok", "ok"]
+    assert all(r["train"]["resumed_from_epoch"] for r in records), "resumed from the checkpoints"
 
 
 def test_slurm_launcher_through_submitits_local_executor(tmp_path: Path) -> None:

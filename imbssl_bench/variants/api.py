@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from torch import nn
 
 from imbssl_bench.config import RunConfig, make_args
@@ -97,6 +98,6 @@ def train_base(ctx: PretrainContext) -> tuple[dict[str, Any], bool]:
             checkpoint_dir=ctx.stage_dir("base"),
         )
     )
-    if path is not None:
+    if path is not None and rank_zero_only.rank == 0:
         save_weights(path, {"state_dict": ctx.method.state_dict(), "train": stats})
     return stats, False
