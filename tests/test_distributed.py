@@ -44,10 +44,10 @@ def test_a_batch_that_does_not_divide_among_processes_is_refused(cli, tmp_path: 
 
 
 def test_jobs_run_at_once_each_writing_its_record(tmp_path: Path) -> None:
-    spec = tiny_spec(ratios=(1.0, 10.0, 100.0))
+    spec = tiny_spec(ratios=(10.0, 100.0))
     records = run_grid(plan_grid(spec, tmp_path), jobs=2)
-    assert [r["status"] for r in records] == ["ok"] * 3, [r.get("error") for r in records]
-    assert len(list(tmp_path.glob("*.json"))) == 3
+    assert [r["status"] for r in records] == ["ok"] * 2, [r.get("error") for r in records]
+    assert len(list(tmp_path.glob("*.json"))) == 2
     first, second = records[:2]  # started together: each began before the other finished
     assert first["started_at"] < second["finished_at"]
     assert second["started_at"] < first["finished_at"]
@@ -75,7 +75,7 @@ def test_more_jobs_than_gpus_and_several_nodes_are_refused(tmp_path, monkeypatch
 def test_ctrl_c_with_jobs_stops_the_workers_and_the_rerun_resumes(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     command = [sys.executable, "-m", "imbssl_bench.cli", "run", "--method", "simsiam"]
-    command += ["--ratios", "1,10", "--dataset", "digits", *TINY_FLAGS, "--epochs", "6"]
+    command += ["--ratios", "10,100", "--dataset", "digits", *TINY_FLAGS, "--epochs", "8"]
     command += ["--jobs", "2", "--out", str(out)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
@@ -102,9 +102,9 @@ def test_ctrl_c_with_jobs_stops_the_workers_and_the_rerun_resumes(tmp_path: Path
 
 
 def test_slurm_launcher_through_submitits_local_executor(tmp_path: Path) -> None:
-    spec = tiny_spec(ratios=(1.0, 10.0))
+    spec = tiny_spec(ratios=(100.0,))
     records = run_grid(
         plan_grid(spec, tmp_path), launcher="slurm", slurm=SlurmOptions(cluster="local")
     )
-    assert [r["status"] for r in records] == ["ok", "ok"], [r.get("error") for r in records]
+    assert [r["status"] for r in records] == ["ok"], [r.get("error") for r in records]
     assert list((tmp_path / "slurm").iterdir())  # submitit's job folders and logs
