@@ -137,6 +137,11 @@ class PlannedRun:
     def n_train(self) -> int:
         return sum(self.class_counts)
 
+    @property
+    def label(self) -> str:
+        c = self.config
+        return f"{c.method}/{c.variant} ratio {c.imbalance.ratio:g} seed {c.seed}"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: what a worker process needs to execute the run."""
         return {
@@ -482,16 +487,23 @@ def checkpoint_dir(run: PlannedRun) -> Path:
     return run.path.parent / CHECKPOINTS / run.run_id
 
 
-def run_here(run: PlannedRun, reporter: Reporter) -> dict[str, Any]:
-    """Execute `run` in this process and write its record (``failed`` if it raised)."""
+def run_here(
+    run: PlannedRun, reporter: Reporter, record_user_errors: bool = False
+) -> dict[str, Any] | None:
+    """Execute `run` in this process and write its record (``failed`` if it raised; a
+    `UserError` stops the grid unless `record_user_errors`, as in a worker process). Under
+    DDP only rank 0 writes and returns the record; the other ranks return None."""
     t0 = time.perf_counter()
     try:
         record = execute(run, reporter)
-    except (UserError, KeyboardInterrupt):
+    except KeyboardInterrupt:
         raise
     except Exception as exc:  # a broken run must not stop the grid
+        if (isinstance(exc, UserError) and not record_user_errors) or rank_zero_only.rank != 0:
+            raise
         record = failed_record(run, exc, time.perf_counter() - t0)
-    assert record is not None, "a single-process run is rank 0"
+    if record is None:
+        return None
     write_record(run.path, record)
     shutil.rmtree(checkpoint_dir(run), ignore_errors=True)  # the record is final
     return record

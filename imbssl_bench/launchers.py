@@ -169,18 +169,14 @@ def run_local(
     todo: list[PlannedRun],
     reporter: Reporter,
     jobs: int,
-    in_process: Callable[[PlannedRun], dict[str, Any]],
+    in_process: Callable[[PlannedRun], dict[str, Any] | None],
 ) -> None:
-    def label(run: PlannedRun) -> str:
-        c = run.config
-        return f"{c.method}/{c.variant} ratio {c.imbalance.ratio:g} seed {c.seed}"
-
     if any(run.config.runtime.num_nodes > 1 for run in todo):
         raise UserError("--num-nodes > 1 needs a cluster: use --launcher slurm")
     workers = Workers()
     if jobs == 1:
         for i, run in enumerate(todo):
-            reporter.run_started(i, len(todo), label(run))
+            reporter.run_started(i, len(todo), run.label)
             record = workers.run(run) if run.config.world_size > 1 else in_process(run)
             assert record is not None  # a stopping grid raised KeyboardInterrupt instead
             reporter.run_finished(record)
@@ -202,7 +198,7 @@ def run_local(
         try:
             if workers.stopping.is_set():
                 return
-            shared.run_started(label(run), len(todo))
+            shared.run_started(run.label, len(todo))
             record = workers.run(run, slot, jobs)
             if record is not None:
                 shared.run_finished(record)
@@ -253,9 +249,7 @@ def run_slurm(todo: list[PlannedRun], reporter: Reporter, options: SlurmOptions)
     started = time.perf_counter()
     submitted = []
     for i, run in enumerate(todo):
-        c = run.config
-        reporter.run_started(i, len(todo), f"{c.method}/{c.variant} ratio "
-                             f"{c.imbalance.ratio:g} seed {c.seed} (submitted)")  # fmt: skip
+        reporter.run_started(i, len(todo), f"{run.label} (submitted)")
         submitted.append((run, _stamp(run.path), executor.submit(run_planned, run.to_dict())))
     for n, (run, before, job) in enumerate(submitted):
         try:

@@ -9,16 +9,11 @@ record, ``ok`` or ``failed``, then removes its checkpoints; the other ranks writ
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-from imbssl_bench.grid import PlannedRun, checkpoint_dir, execute, failed_record
-from imbssl_bench.records import write_record
+from imbssl_bench.grid import PlannedRun, checkpoint_dir, run_here
 
 PAYLOAD = "run.json"  # in the run's checkpoint folder, for the worker to read
 
@@ -44,21 +39,8 @@ class LineReporter:
 
 def run_planned(payload: dict[str, Any]) -> str | None:
     """Execute the run; rank 0 writes its record and returns its status (others: None)."""
-    run = PlannedRun.from_dict(payload)
-    start = time.perf_counter()
-    try:
-        record = execute(run, LineReporter())
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # the record says why; the grid goes on
-        if rank_zero_only.rank != 0:
-            raise
-        record = failed_record(run, exc, time.perf_counter() - start)
-    if record is None:
-        return None
-    write_record(run.path, record)
-    shutil.rmtree(checkpoint_dir(run), ignore_errors=True)  # the record is final
-    return str(record["status"])
+    record = run_here(PlannedRun.from_dict(payload), LineReporter(), record_user_errors=True)
+    return None if record is None else str(record["status"])
 
 
 def write_payload(run: PlannedRun) -> Path:
