@@ -3,14 +3,18 @@
 Each training stage of a run (``base``, ``expert-3``, ``student``, ...) has its own folder
 under ``<out>/checkpoints/<run_id>/``. A rerun of a killed grid finds the stage's ``last.ckpt``
 and Lightning resumes from it (loaded with ``weights_only=True``); a finished stage restores
-its final state without training again. The grid deletes a run's folder once its record is
-written. Resumed training continues the schedule and the data order from the next epoch; it is
-not bit-identical to an uninterrupted run.
+its final state without training again. The grid deletes a run's folder once its ``ok`` record
+is written; a failed run keeps it, so that ``--retry-failed`` resumes from the last epoch.
+Resumed training continues the schedule and the data order from the next epoch; it is not
+bit-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +65,36 @@ def checkpoint_epoch(path: Path) -> int | None:
         return int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
     except Exception:
         return None
+
+
+def resume_point(
+    folder: Path | None, note: Callable[[str], None]
+) -> tuple[Path | None, int | None]:
+    """The stage's ``last.ckpt`` and the epochs it finished, or ``(None, None)``. An unreadable
+    one is said in one `note` line naming it, then deleted: the stage trains from the start."""
+    path = resume_path(folder)
+    if path is None:
+        return None, None
+    epoch = checkpoint_epoch(path)
+    if epoch is None:
+        note(f"checkpoint {path} is unreadable: training this stage from the start")
+        path.unlink(missing_ok=True)  # every DDP rank sees it
+        return None, None
+    return path, epoch
+
+
+def discard(folder: Path, everything: bool) -> None:
+    """Delete a run's checkpoint folder (`everything`), or only its empty sub-folders (a
+    failed run keeps what it saved)."""
+    if everything:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif folder.is_dir():
+        for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if sub.is_dir():
+                remove_if_empty(sub)
+        remove_if_empty(folder)
+
+
+def remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty (another run's), or already gone
+        folder.rmdir()

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from imbssl_bench.errors import UserError
@@ -330,7 +331,7 @@ def run(
 
     Runs whose record already exists in --out are skipped, so rerunning resumes a grid.
     """
-    from imbssl_bench.grid import plan_grid, run_grid
+    from imbssl_bench.grid import plan_grid, run_grid, same_size_note
     from imbssl_bench.gridfile import build_spec, load_grid_file
     from imbssl_bench.launchers import LAUNCHERS, SlurmOptions
 
@@ -390,6 +391,8 @@ def run(
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out '{out_dir}' is a file; pass a folder for the records")
     plan = plan_grid(spec, out_dir, here=launcher != "slurm")
+    if note := same_size_note(spec, plan):
+        err.print(note, highlight=False)
     if dry_run:
         _show_plan(plan, as_json)
         return
@@ -661,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=argv, prog_name="imbssl-bench", standalone_mode=False)
     except UserError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except typer.TyperException as exc:  # usage errors from option parsing
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -670,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = getattr(exc, "ctx", None)
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = " ".join(exc.format_message().split())
-        err.print(f"[red]error:[/] {message}{where}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(message + where)}", highlight=False, soft_wrap=True)
         return int(getattr(exc, "exit_code", 2))
     except typer.Abort:
         err.print("aborted")

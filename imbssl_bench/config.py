@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +160,32 @@ def make_args(args_cls: type, values: dict[str, Any], owner: str) -> Any:
             f"valid: {', '.join(sorted(fields)) or '(none)'}"
         )
     values = {k: _typed(v, fields[k], owner) for k, v in values.items()}
-    return args_cls(**values)
+    try:
+        return args_cls(**values)
+    except ValueError as exc:  # from the Args' own checks (`__post_init__`, `check_range`)
+        raise UserError(f"{owner}: {' '.join(str(exc).split())}") from None
+
+
+def check_range(args: Any, interval: str, *names: str) -> None:
+    """For an ``Args.__post_init__``: a `ValueError` naming the first of the options `names`
+    whose value lies outside `interval`, written as in maths (``"(0, inf)"``, ``"[0, 1)"``);
+    ``None`` (a default filled later) passes.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> check_range(SimpleNamespace(dim=-5), "(0, inf)", "dim")
+        Traceback (most recent call last):
+        ValueError: option dim = -5 must be > 0
+    """
+    low, high = (float(x) for x in interval[1:-1].split(","))
+    above = (lambda v: v > low) if interval[0] == "(" else (lambda v: v >= low)
+    below = (lambda v: v < high) if interval[-1] == ")" else (lambda v: v <= high)
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and not (above(value) and below(value)):  # NaN fails both
+            rule = f"{'>' if interval[0] == '(' else '>='} {low:g}"
+            rule = rule if high == math.inf else f"in {interval}"
+            raise ValueError(f"option {name} = {value!r} must be {rule}")
 
 
 def _typed(value: Any, field: dataclasses.Field, owner: str) -> Any:

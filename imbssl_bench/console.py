@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -65,7 +66,7 @@ class RichReporter:
             self.progress.update(self.run, advance=1, info=info)
 
     def note(self, message: str) -> None:
-        self.console.log(f"{self.label}: {message}", highlight=False)
+        self.console.log(escape(f"{self.label}: {message}"), highlight=False)
 
     def run_finished(self, record: dict[str, Any]) -> None:
         if self.grid is not None:
@@ -80,4 +81,5 @@ class RichReporter:
                 highlight=False,
             )
         else:
-            self.console.log(f"[red]failed[/] {name}: {record['error']}", highlight=False)
+            detail = escape(f"{name}: {record['error']}")
+            self.console.log(f"[red]failed[/] {detail}", highlight=False)

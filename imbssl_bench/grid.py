@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import pytorch_lightning as pl
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 
 from imbssl_bench.backbones import create_backbone, resolve_stem
-from imbssl_bench.checkpoints import CHECKPOINTS
+from imbssl_bench.checkpoints import CHECKPOINTS, discard, remove_if_empty
 from imbssl_bench.config import (
     BASE_LR,
     BASE_LR_BATCH,
@@ -312,6 +311,19 @@ def same_size_total(
     )
 
 
+def same_size_note(spec: GridSpec, plan: list[PlannedRun]) -> str | None:
+    """One line when the same-size N was derived from the ratios being run rather than given
+    (``total``): running a part of the grid alone would derive another N, another experiment."""
+    if spec.total is not None or not plan or plan[0].config.imbalance.total is None:
+        return None
+    n = plan[0].config.imbalance.total
+    ratios = ",".join(f"{r:g}" for r in spec.ratios)
+    return (
+        f"same size: N={n} derived from the smallest subset of ratios {ratios}; pass "
+        f"--total {n} to reproduce it when re-running a part of this grid"
+    )
+
+
 def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedRun]:
     """One `PlannedRun` per grid point with its status from `out_dir`. ``here=False``: the
     runs will execute on other machines (slurm), so this one's hardware is not checked."""
@@ -352,16 +364,31 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
         )
         path = record_path(out_dir, cfg.run_id())
         status = read_record(path)["status"] if path.exists() else "todo"
-        weights = None
-        if VARIANTS.get(variant).needs_base_weights:
-            weights = weights_path(out_dir, base_run_id(cfg))
-        plan.append(PlannedRun(cfg, counts, path, status, weights))
-    kept = {p.base_weights for p in plan if p.base_weights is not None}
-    for i, p in enumerate(plan):  # base runs keep their weights for the variants that need them
-        mine = weights_path(out_dir, p.run_id)
-        if p.config.variant == "base" and mine in kept:
-            plan[i] = dataclasses.replace(p, base_weights=mine)
-    return plan
+        plan.append(PlannedRun(cfg, counts, path, status))
+    return share_base_weights(plan, out_dir)
+
+
+def share_base_weights(plan: list[PlannedRun], out_dir: Path) -> list[PlannedRun]:
+    """`base_weights` for the runs whose variant starts from the `base` run of its config,
+    where that base run is in the grid with no ``ok`` record yet (it keeps its weights for
+    them) or kept them earlier; elsewhere none: such a variant trains its base itself (its
+    stage checkpoint resumes it) and nothing is written under ``<out>/weights/``."""
+    to_train = {p.run_id for p in plan if p.config.variant == "base" and p.status != "ok"}
+    shared = set()
+    for i, p in enumerate(plan):
+        if not VARIANTS.get(p.config.variant).needs_base_weights:
+            continue
+        base_id = base_run_id(p.config)
+        path = weights_path(out_dir, base_id)
+        if base_id in to_train or path.is_file():
+            plan[i] = dataclasses.replace(p, base_weights=path)
+            shared.add(base_id)
+    return [
+        dataclasses.replace(p, base_weights=weights_path(out_dir, p.run_id))
+        if p.config.variant == "base" and p.run_id in shared & to_train
+        else p
+        for p in plan
+    ]
 
 
 def _now() -> str:
@@ -491,7 +518,8 @@ def run_here(
     run: PlannedRun, reporter: Reporter, record_user_errors: bool = False
 ) -> dict[str, Any] | None:
     """Execute `run` in this process and write its record (``failed`` if it raised; a
-    `UserError` stops the grid unless `record_user_errors`, as in a worker process). Under
+    `UserError` stops the grid unless `record_user_errors`, as in a worker process). An ``ok``
+    record deletes the run's checkpoints; a failed run keeps them for ``--retry-failed``. Under
     DDP only rank 0 writes and returns the record; the other ranks return None."""
     t0 = time.perf_counter()
     try:
@@ -505,7 +533,7 @@ def run_here(
     if record is None:
         return None
     write_record(run.path, record)
-    shutil.rmtree(checkpoint_dir(run), ignore_errors=True)  # the record is final
+    discard(checkpoint_dir(run), everything=record["status"] == "ok")  # failed: resumable
     return record
 
 
@@ -532,4 +560,6 @@ def run_grid(
         run_slurm(todo, reporter, slurm or SlurmOptions())
     else:
         run_local(todo, reporter, jobs, lambda run: run_here(run, reporter))
+    for folder in {checkpoint_dir(r).parent for r in todo}:
+        remove_if_empty(folder)
     return [read_record(r.path) for r in plan]

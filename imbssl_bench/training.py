@@ -17,12 +17,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
-from imbssl_bench.checkpoints import (
-    AtomicCheckpointIO,
-    checkpoint_epoch,
-    epoch_checkpoints,
-    resume_path,
-)
+from imbssl_bench.checkpoints import AtomicCheckpointIO, epoch_checkpoints, resume_point
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.errors import UserError
@@ -266,11 +261,7 @@ def fit(
     epochs = cfg.train.epochs
     data = train_data(split, method, cfg, image_size)
     speed_up(method, cfg)
-    resume = resume_path(checkpoint_dir)
-    resumed_from = checkpoint_epoch(resume) if resume is not None else None
-    if resume is not None and resumed_from is None:  # unreadable: start the stage again
-        resume.unlink(missing_ok=True)  # every DDP rank sees it
-        resume = None
+    resume, resumed_from = resume_point(checkpoint_dir, reporter.note)
     if resumed_from is not None:
         reporter.note(f"resumed from its checkpoint after epoch {resumed_from}/{epochs} ({resume})")
     start = time.perf_counter()

@@ -3,7 +3,8 @@
 The grid starts workers for runs that train on several devices (Lightning's DDP launcher
 re-runs this same command for the other ranks) and when it runs several runs at once
 (``--jobs``); the slurm launcher calls `run_planned` on the cluster. Rank 0 writes the run's
-record, ``ok`` or ``failed``, then removes its checkpoints; the other ranks write nothing.
+record, ``ok`` or ``failed``, and removes its checkpoints after an ``ok`` one; the other ranks
+write nothing.
 """
 
 from __future__ import annotations

@@ -76,6 +76,8 @@ BAD_INPUTS = [
     (["--precision", "fp7"], "precision 'fp7'"),
     (["--profile", "pareto"], "unknown profile 'pareto'"),
     (["--total", "3"], "one image per class"),
+    (["--method-arg", "proj_dim=-5"], "method 'simsiam': option proj_dim = -5 must be > 0"),
+    (["--method-arg", "min_scale=1.5"], "option min_scale = 1.5 must be in (0, 1]"),
 ]
 
 
@@ -89,6 +91,14 @@ def test_bad_input_is_one_line(cli, tmp_path: Path, args: list[str], message: st
     assert res.err.startswith("error: ") and res.err.count("\n") == 1, res.err
     assert message in res.err
     assert "Traceback" not in res.err + res.out
+
+
+def test_a_message_with_brackets_is_printed_whole(cli, tmp_path: Path) -> None:
+    res = cli("run", "--method", "random", "--method-arg", "x=1", "--out", tmp_path, "--dry-run")
+    assert res.code == 2 and res.err == (
+        "error: method option 'x' (--method-arg or [method_args]): no method of this grid has "
+        "it (random: -)\n"
+    )
 
 
 def test_bad_input_through_the_console_script(tmp_path: Path) -> None:

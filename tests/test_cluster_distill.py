@@ -102,16 +102,21 @@ def test_base_trained_once_experts_start_from_it(tmp_path: Path, monkeypatch) ->
     assert 0 <= distilled["metrics"]["linear_top1"] <= 1
 
 
-def test_reusing_the_base_changes_nothing(tmp_path: Path) -> None:
-    """Alone in a grid, the variant trains its base itself; the rerun reuses the kept weights."""
-    (run,) = plan_grid(spec(variants=("cluster-distill",)), tmp_path)
-    (first,) = run_grid([run])
-    assert first["diagnostics"]["base_reused"] is False and run.base_weights.is_file()
-    run.path.unlink()
-    (second,) = run_grid([run])
-    assert second["diagnostics"]["base_reused"] is True
+def test_reusing_the_base_changes_nothing_and_only_a_grid_with_base_keeps_weights(
+    tmp_path: Path,
+) -> None:
+    """Alone in a grid, the variant trains its base itself and keeps no weights (the stage's
+    checkpoint resumes it); next to its base run, it reuses the weights that run kept."""
+    (alone,) = plan_grid(spec(variants=("cluster-distill",)), tmp_path / "alone")
+    assert alone.base_weights is None
+    (first,) = run_grid([alone])
+    assert first["status"] == "ok" and first["diagnostics"]["base_reused"] is False
+    assert sorted(p.name for p in (tmp_path / "alone").iterdir()) == [f"{alone.run_id}.json"]
+    _, second = run_grid(plan_grid(spec(), tmp_path / "both"))
+    assert second["run_id"] == first["run_id"] and second["diagnostics"]["base_reused"] is True
     assert second["metrics"]["linear_top1"] == first["metrics"]["linear_top1"]
     assert second["diagnostics"]["cluster_sizes"] == first["diagnostics"]["cluster_sizes"]
+    assert len(list((tmp_path / "both" / "weights").iterdir())) == 1
 
 
 def test_works_for_a_plugin_method(tmp_path: Path, toy_plugin: str) -> None:

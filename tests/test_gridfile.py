@@ -15,6 +15,7 @@ GRIDS = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "grids").gl
 def test_shipped_grids_parse(path: Path) -> None:
     spec = build_spec(load_grid_file(path), {})
     assert spec.methods and spec.ratios and spec.seeds
+    assert not spec.same_size or spec.total, "a same-size grid pins its N: state `total`"
 
 
 def test_tiny_grid_plans_36_equal_size_runs(cli, repo_root: Path, tmp_path: Path) -> None:
@@ -29,7 +30,30 @@ def test_tiny_grid_plans_36_equal_size_runs(cli, repo_root: Path, tmp_path: Path
     )
     assert res.code == 0, res.err
     runs = json.loads(res.out)["runs"]
-    assert len(runs) == 36 and len({r["n_train"] for r in runs}) == 1
+    assert len(runs) == 36 and {r["n_train"] for r in runs} == {322} and not res.err
+
+
+def test_one_cell_of_a_shipped_grid_gets_the_committed_run_id(
+    cli, repo_root: Path, tmp_path: Path
+) -> None:
+    grid = repo_root / "benchmarks/grids/tiny.toml"
+    cell = ["--method", "simsiam", "--ratios", "1", "--seeds", "0"]
+    res = cli("run", "--config", grid, *cell, "--out", tmp_path, "--dry-run", "--json")
+    assert res.code == 0 and not res.err, res.err
+    (run,) = json.loads(res.out)["runs"]
+    assert (repo_root / "leaderboard" / "results" / f"{run['run_id']}.json").is_file()
+
+
+def test_a_derived_same_size_n_is_said_in_one_line(cli, tmp_path: Path) -> None:
+    res = cli(
+        "run", "--method", "random", "--same-size", "--ratios", "1,10,100", "--out", tmp_path,
+        "--dry-run", "--json",
+    )  # fmt: skip
+    assert res.code == 0 and {r["n_train"] for r in json.loads(res.out)["runs"]} == {322}
+    assert res.err == (
+        "same size: N=322 derived from the smallest subset of ratios 1,10,100; pass --total 322 "
+        "to reproduce it when re-running a part of this grid\n"
+    )
 
 
 def test_flags_override_the_file(tmp_path: Path) -> None:

@@ -87,6 +87,32 @@ def test_unknown_method_argument_is_a_user_error() -> None:
         get_method("simclr").make_args({"temprature": 0.2})
 
 
+BAD_VALUES = [
+    ("simsiam", "proj_dim", -5, "option proj_dim = -5 must be > 0"),
+    ("simclr", "temperature", 0.0, "option temperature = 0.0 must be > 0"),
+    ("byol", "momentum", 1.0, "option momentum = 1.0 must be in [0, 1)"),
+    ("moco", "memory_bank_size", 0, "option memory_bank_size = 0 must be > 0"),
+    ("dino", "local_views", -1, "option local_views = -1 must be >= 0"),
+    ("swav", "sinkhorn_epsilon", float("nan"), "option sinkhorn_epsilon = nan must be > 0"),
+    ("supervised", "label_smoothing", 1.0, "option label_smoothing = 1.0 must be in [0, 1)"),
+    ("vicreg", "mu_param", -1.0, "option mu_param = -1.0 must be >= 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "key", "value", "message"), BAD_VALUES)
+def test_option_values_are_checked_when_the_args_are_made(
+    name: str, key: str, value: object, message: str
+) -> None:
+    with pytest.raises(UserError) as info:
+        get_method(name).make_args({key: value})
+    assert str(info.value) == f"method '{name}': {message}"
+
+
+def test_a_plugins_own_args_check_is_a_user_error(toy_plugin: str) -> None:
+    with pytest.raises(UserError, match=f"^method '{toy_plugin}': dim must be >= 1, not 0$"):
+        get_method(toy_plugin).make_args({"dim": 0})
+
+
 def test_broken_and_clashing_plugins_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     from importlib.metadata import EntryPoint
 

@@ -19,20 +19,36 @@ from imbssl_bench.backbones import create_backbone
 from imbssl_bench.checkpoints import checkpoint_epoch
 from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.datasets import create_dataset
-from imbssl_bench.grid import plan_grid, run_grid
+from imbssl_bench.grid import checkpoint_dir, plan_grid, run_grid
 from imbssl_bench.methods import create_method
-from imbssl_bench.training import fit
+from imbssl_bench.progress import NullReporter
+from imbssl_bench.training import FiniteLoss, fit
 from tests.conftest import TINY_FLAGS, tiny_spec
 
 
-def test_a_stage_resumes_from_its_last_epoch_checkpoint(tmp_path: Path) -> None:
+class Notes(NullReporter):
+    """Keeps the lines the harness logs."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def tiny_stage(epochs: int) -> tuple:  # type: ignore[type-arg]
     split = create_dataset("digits").load().train.subset(torch.arange(64).numpy())
-    cfg = RunConfig(method="simsiam", train=TrainConfig(epochs=2, batch_size=32, lr=0.05))
+    cfg = RunConfig(method="simsiam", train=TrainConfig(epochs=epochs, batch_size=32, lr=0.05))
 
     def method():  # type: ignore[no-untyped-def]
         backbone, dim = create_backbone("test_resnet", "cifar")
         return create_method("simsiam", backbone, dim, {}, cfg.train, 10)
 
+    return split, cfg, method
+
+
+def test_a_stage_resumes_from_its_last_epoch_checkpoint(tmp_path: Path) -> None:
+    split, cfg, method = tiny_stage(epochs=2)
     first = fit(method(), split, cfg, 16, checkpoint_dir=tmp_path)
     assert (tmp_path / "last.ckpt").is_file() and first.resumed_from_epoch is None
     assert not list(tmp_path.glob("*.tmp"))
@@ -44,12 +60,52 @@ def test_a_stage_resumes_from_its_last_epoch_checkpoint(tmp_path: Path) -> None:
     assert second.wall_s > elapsed + 0.5 * first.wall_s
 
 
+def test_an_unreadable_checkpoint_is_named_in_one_line_and_the_stage_retrains(
+    tmp_path: Path,
+) -> None:
+    split, cfg, method = tiny_stage(epochs=1)
+    (tmp_path / "last.ckpt").write_bytes(b"not a checkpoint")
+    notes = Notes()
+    stats = fit(method(), split, cfg, 16, notes, checkpoint_dir=tmp_path)
+    assert notes.lines == [
+        f"checkpoint {tmp_path / 'last.ckpt'} is unreadable: training this stage from the start"
+    ]
+    assert stats.resumed_from_epoch is None and stats.steps == 2
+    assert checkpoint_epoch(tmp_path / "last.ckpt") == 1
+
+
+def test_a_failed_run_keeps_its_checkpoint_and_the_retry_resumes_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    spec = tiny_spec(epochs=2, n_max=20)
+    real = FiniteLoss.on_train_epoch_end
+
+    def transient(self, trainer, module):  # type: ignore[no-untyped-def]
+        if trainer.current_epoch == 1:  # the second epoch, before its checkpoint
+            raise OSError("transient: the file system went away")
+        real(self, trainer, module)
+
+    monkeypatch.setattr(FiniteLoss, "on_train_epoch_end", transient)
+    (run,) = plan_grid(spec, tmp_path)
+    (failed,) = run_grid([run])
+    assert failed["status"] == "failed" and "transient" in failed["error"]
+    assert checkpoint_epoch(checkpoint_dir(run) / "base" / "last.ckpt") == 1
+
+    monkeypatch.undo()
+    plan, notes = plan_grid(spec, tmp_path), Notes()
+    assert [p.status for p in plan] == ["failed"]
+    (ok,) = run_grid(plan, notes, retry_failed=True)
+    assert ok["status"] == "ok" and ok["train"]["resumed_from_epoch"] == 1
+    assert len(notes.lines) == 1 and "resumed from its checkpoint after epoch 1/2" in notes.lines[0]
+    assert not (tmp_path / "checkpoints").exists()  # deleted with the ok record, folder and all
+
+
 def test_a_nan_loss_fails_its_run_and_the_grid_goes_on(tmp_path: Path, toy_plugin: str) -> None:
     spec = tiny_spec(methods=(toy_plugin, "simsiam"), method_args={"nan_at_step": 1}, epochs=2)
     toy, simsiam = run_grid(plan_grid(spec, tmp_path))
     assert toy["status"] == "failed" and "nan/inf at epoch 1/2, step 2" in toy["error"]
     assert simsiam["status"] == "ok" and simsiam["metrics"]["feature_std"] > 0
-    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
+    assert not (tmp_path / "checkpoints").exists()  # no epoch finished: nothing to keep
 
 
 def test_kill_9_then_the_same_command_resumes(tmp_path: Path) -> None:
@@ -83,4 +139,4 @@ def test_kill_9_then_the_same_command_resumes(tmp_path: Path) -> None:
     records = sorted(out.glob("*.json"))
     assert len(records) == 6 and not list(out.glob(".*.tmp"))
     assert all(finished[p.name] == p.read_bytes() for p in records if p.name in finished)
-    assert not any((out / "checkpoints").iterdir())
+    assert not (out / "checkpoints").exists()

@@ -16,6 +16,10 @@ class ToyArgs:
     dim: int = 16
     nan_at_step: int = -1  # a test hook: the loss is NaN from this optimisation step on
 
+    def __post_init__(self) -> None:  # checked when the grid is planned
+        if self.dim < 1:
+            raise ValueError(f"dim must be >= 1, not {self.dim}")
+
 
 class Toy(Method):
     name = "toy"

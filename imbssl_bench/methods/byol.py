@@ -11,6 +11,7 @@ from lightly.transforms import BYOLTransform, BYOLView1Transform, BYOLView2Trans
 from PIL import Image
 from torch import Tensor
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 from imbssl_bench.methods.momentum import MomentumTeacher, momentum_copy
 
@@ -22,6 +23,12 @@ class BYOLArgs:
     momentum: float = 0.99  # start of the cosine schedule to 1 (0.996 in the paper: long runs)
     min_scale: float = 0.08
     gaussian_blur: float = 0.0  # no blur on 32 px images
+
+    def __post_init__(self) -> None:
+        check_range(self, "(0, inf)", "hidden_dim", "out_dim")
+        check_range(self, "[0, 1)", "momentum")
+        check_range(self, "(0, 1]", "min_scale")
+        check_range(self, "[0, 1]", "gaussian_blur")
 
 
 class BYOL(MomentumTeacher, Method):

@@ -15,6 +15,7 @@ from lightly.models.modules import SimCLRProjectionHead
 from PIL import Image
 from torch import Tensor
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 from imbssl_bench.methods.simclr import SimCLRViewArgs, simclr_views
 
@@ -24,6 +25,10 @@ class DCLArgs(SimCLRViewArgs):  # SimCLR's views
     temperature: float = 0.1  # Lightly's DCLLoss default
     hidden_dim: int = 512
     out_dim: int = 128
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # the view options
+        check_range(self, "(0, inf)", "temperature", "hidden_dim", "out_dim")
 
 
 def dcl_rows(out0: Tensor, out1: Tensor, temperature: float) -> Tensor:

@@ -21,6 +21,7 @@ from lightly.transforms import DINOTransform
 from PIL import Image
 from torch import Tensor
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 from imbssl_bench.methods.momentum import MomentumTeacher, momentum_copy
 
@@ -38,6 +39,13 @@ class DINOArgs:
     local_views: int = 0  # multi-crop: extra small views for the student (6 in the paper)
     local_crop_size: int = 16  # pixels, used when local_views > 0
     gaussian_blur: float = 0.0  # no blur on 32 px images (the paper: 1.0, 0.1, 0.5)
+
+    def __post_init__(self) -> None:
+        check_range(self, "(0, inf)", "hidden_dim", "bottleneck_dim", "out_dim")
+        check_range(self, "(0, inf)", "teacher_temp", "student_temp", "local_crop_size")
+        check_range(self, "[0, 1)", "center_momentum", "momentum")
+        check_range(self, "[0, inf)", "local_views")
+        check_range(self, "[0, 1]", "gaussian_blur")
 
 
 class DINO(MomentumTeacher, Method):

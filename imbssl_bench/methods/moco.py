@@ -12,6 +12,7 @@ from lightly.transforms import MoCoV2Transform
 from PIL import Image
 from torch import Tensor, nn
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 from imbssl_bench.methods.momentum import MomentumTeacher, momentum_copy
 
@@ -25,6 +26,12 @@ class MoCoArgs:
     momentum: float = 0.99  # start of the cosine schedule to 1 (0.999 in the paper)
     min_scale: float = 0.2
     gaussian_blur: float = 0.0  # no blur on 32 px images
+
+    def __post_init__(self) -> None:
+        check_range(self, "(0, inf)", "hidden_dim", "out_dim", "temperature", "memory_bank_size")
+        check_range(self, "[0, 1)", "momentum")
+        check_range(self, "(0, 1]", "min_scale")
+        check_range(self, "[0, 1]", "gaussian_blur")
 
 
 class MoCo(MomentumTeacher, Method):

@@ -10,6 +10,7 @@ from lightly.models.modules import NNCLRPredictionHead, NNCLRProjectionHead, NNM
 from PIL import Image
 from torch import Tensor, nn
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 from imbssl_bench.methods.simclr import SimCLRViewArgs, simclr_views
 
@@ -20,6 +21,10 @@ class NNCLRArgs(SimCLRViewArgs):  # SimCLR's views
     out_dim: int = 128
     temperature: float = 0.5  # Lightly's NTXentLoss default
     memory_bank_size: int = 4096  # the support set the nearest neighbours come from
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # the view options
+        check_range(self, "(0, inf)", "hidden_dim", "out_dim", "temperature", "memory_bank_size")
 
 
 class NNCLR(Method):

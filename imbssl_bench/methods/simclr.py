@@ -11,6 +11,7 @@ from lightly.transforms import SimCLRTransform
 from PIL import Image
 from torch import Tensor, nn
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 
 
@@ -22,12 +23,21 @@ class SimCLRViewArgs:
     min_scale: float = 0.08
     gaussian_blur: float = 0.0  # no blur on 32 px images
 
+    def __post_init__(self) -> None:
+        check_range(self, "[0, inf)", "cj_strength")
+        check_range(self, "(0, 1]", "min_scale")
+        check_range(self, "[0, 1]", "gaussian_blur")
+
 
 @dataclass(frozen=True)
 class SimCLRArgs(SimCLRViewArgs):
     temperature: float = 0.5  # Lightly's NTXentLoss default, used in its CIFAR-10 benchmark
     hidden_dim: int = 512  # Lightly's CIFAR-10 benchmark (= ResNet-18 feature dim)
     out_dim: int = 128
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # the view options
+        check_range(self, "(0, inf)", "temperature", "hidden_dim", "out_dim")
 
 
 def simclr_views(image_size: int, args: SimCLRViewArgs) -> SimCLRTransform:

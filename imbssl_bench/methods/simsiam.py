@@ -11,6 +11,7 @@ from lightly.transforms import SimSiamTransform
 from PIL import Image
 from torch import Tensor
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 
 
@@ -20,6 +21,11 @@ class SimSiamArgs:
     pred_hidden_dim: int = 512
     gaussian_blur: float = 0.0  # no blur on 32 px images
     min_scale: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_range(self, "(0, inf)", "proj_dim", "pred_hidden_dim")
+        check_range(self, "(0, 1]", "min_scale")
+        check_range(self, "[0, 1]", "gaussian_blur")
 
 
 class SimSiam(Method):

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 from imbssl_bench.methods.simclr import SimCLRViewArgs, simclr_views
 
@@ -20,6 +21,10 @@ from imbssl_bench.methods.simclr import SimCLRViewArgs, simclr_views
 @dataclass(frozen=True)
 class SupervisedArgs(SimCLRViewArgs):  # the same views as SimCLR
     label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # the view options
+        check_range(self, "[0, 1)", "label_smoothing")
 
 
 class Supervised(Method):

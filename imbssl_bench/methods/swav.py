@@ -17,6 +17,7 @@ from lightly.transforms import SwaVTransform
 from PIL import Image
 from torch import Tensor
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 
 
@@ -33,6 +34,13 @@ class SwaVArgs:
     local_crop_size: int = 16  # pixels, used when local_views > 0
     cj_strength: float = 0.5
     gaussian_blur: float = 0.0  # no blur on 32 px images
+
+    def __post_init__(self) -> None:
+        check_range(self, "(0, inf)", "hidden_dim", "out_dim", "prototypes", "temperature")
+        check_range(self, "(0, inf)", "sinkhorn_epsilon", "local_crop_size")
+        check_range(self, "[0, inf)", "sinkhorn_iterations", "freeze_prototypes_epochs")
+        check_range(self, "[0, inf)", "local_views", "cj_strength")
+        check_range(self, "[0, 1]", "gaussian_blur")
 
 
 class SwaV(Method):

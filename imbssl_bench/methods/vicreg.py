@@ -15,6 +15,7 @@ from lightly.transforms import VICRegTransform
 from PIL import Image
 from torch import Tensor
 
+from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
 
 
@@ -27,6 +28,12 @@ class VICRegArgs:
     nu_param: float = 1.0  # covariance
     min_scale: float = 0.08
     gaussian_blur: float = 0.0  # no blur on 32 px images
+
+    def __post_init__(self) -> None:
+        check_range(self, "(0, inf)", "hidden_dim", "out_dim")
+        check_range(self, "[0, inf)", "lambda_param", "mu_param", "nu_param")
+        check_range(self, "(0, 1]", "min_scale")
+        check_range(self, "[0, 1]", "gaussian_blur")
 
 
 class VICReg(Method):
