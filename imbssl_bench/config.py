@@ -20,6 +20,28 @@ BASE_LR_BATCH = 128
 
 
 @dataclass(frozen=True)
+class LrRule:
+    """How a method's default lr follows from the batch size (a method declares its own as
+    ``Method.default_lr``; an explicit ``--lr`` wins).
+
+    Examples:
+        >>> LrRule(0.06, "linear").at(512), LrRule(0.06, "none").at(512)
+        (0.24, 0.06)
+    """
+
+    base_lr: float = BASE_LR
+    lr_scaling: str = "linear"  # linear: base_lr x batch / base_batch | none: base_lr
+    base_batch: int = BASE_LR_BATCH
+
+    def at(self, batch_size: int) -> float:
+        if self.lr_scaling == "none":
+            return self.base_lr
+        if self.lr_scaling == "linear":
+            return self.base_lr * batch_size / self.base_batch
+        raise ValueError(f"lr_scaling {self.lr_scaling!r} must be 'linear' or 'none'")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     dataset: str = "digits"
     image_size: int | None = None  # None: the dataset's native size
@@ -47,7 +69,7 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 200
     batch_size: int = 512
-    lr: float | None = None  # None: BASE_LR * batch_size / BASE_LR_BATCH
+    lr: float | None = None  # None: the method's `default_lr` rule at this batch size
     momentum: float = 0.9
     weight_decay: float = 5e-4
     precision: str = "32-true"  # any Lightning precision string, e.g. bf16-mixed

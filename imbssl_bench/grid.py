@@ -21,8 +21,6 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from imbssl_bench.backbones import create_backbone, resolve_stem
 from imbssl_bench.checkpoints import CHECKPOINTS
 from imbssl_bench.config import (
-    BASE_LR,
-    BASE_LR_BATCH,
     DataConfig,
     EvalConfig,
     ImbalanceConfig,
@@ -170,6 +168,8 @@ class PlannedRun:
             "method": c.method,
             "variant": c.variant,
             "method_args": c.method_args,
+            "lr": c.train.lr,
+            "batch_size": c.train.batch_size,
             "dataset": c.data.dataset,
             "ratio": c.imbalance.ratio,
             "seed": c.seed,
@@ -236,7 +236,7 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
     image_size = cfg.data.image_size or source.image_size
     train = cfg.train
     if train.lr is None:
-        train = dataclasses.replace(train, lr=BASE_LR * train.batch_size / BASE_LR_BATCH)
+        train = dataclasses.replace(train, lr=method_cls.default_lr.at(train.batch_size))
     if not method_cls.trains:
         train = dataclasses.replace(train, epochs=0)
     cfg = dataclasses.replace(

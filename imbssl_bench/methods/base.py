@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from imbssl_bench.config import TrainConfig, make_args
+from imbssl_bench.config import LrRule, TrainConfig, make_args
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class Method(pl.LightningModule):
     description: ClassVar[str] = ""
     Args: ClassVar[type] = NoArgs
     trains: ClassVar[bool] = True  # False: evaluated as initialised (the `random` control)
+    # the default lr: Lightly's CIFAR-10 benchmark, SGD 0.06 x batch / 128 (docs/methods.md)
+    default_lr: ClassVar[LrRule] = LrRule(0.06, "linear")
 
     def __init__(
         self,
