@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightly.transforms.utils import IMAGENET_NORMALIZE
 from lightly.utils.debug import std_of_l2_normalized
 from torch import nn
 
@@ -44,20 +45,26 @@ def evaluate(
     seed: int,
     stage: Callable[[str], None] = lambda _: None,
     val: ImageSplit | None = None,
+    normalize: dict[str, list[float]] = IMAGENET_NORMALIZE,
 ) -> dict[str, Any]:
     """Probes fit on the balanced pool's features and score the test split (and `val`, as
-    ``val_<probe>_top1``, when given)."""
+    ``val_<probe>_top1``, when given). Images are normalised with `normalize`: the method's
+    own (`Method.input_normalization`), recorded as ``input_normalize``."""
     stage("features")
     splits = [pool, test] if val is None else [pool, test, val]
     feats = [
-        extract_features(backbone, s.images, image_size, cfg.feature_batch_size, device)
+        extract_features(backbone, s.images, image_size, cfg.feature_batch_size, device, normalize)
         for s in splits
     ]
     if not all(np.isfinite(f).all() for f in feats):
         raise FloatingPointError("the backbone produced non-finite features (training diverged?)")
     train_x, queries = feats[0], np.concatenate(feats[1:])
     train_y, test_y = pool.targets.numpy(), test.targets.numpy()
-    metrics: dict[str, Any] = {"feature_dim": int(train_x.shape[1]), **collapse(train_x)}
+    metrics: dict[str, Any] = {
+        "feature_dim": int(train_x.shape[1]),
+        **collapse(train_x),
+        "input_normalize": {k: list(v) for k, v in normalize.items()},
+    }
     for name, probe in PROBES.items():
         stage(f"{name} probe")
         pred = probe(train_x, train_y, queries, len(class_counts), cfg, seed)

@@ -418,10 +418,12 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
             cfg.method, backbone, dim, cfg.method_args, cfg.train, len(data.classes)
         )
 
+    method = make_method()
+    normalize = method.input_normalization(image_size)  # evaluation sees inputs as training
     result = VARIANTS.get(cfg.variant).pretrain(
         PretrainContext(
             cfg,
-            make_method(),
+            method,
             subset,
             image_size,
             reporter,
@@ -446,6 +448,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         cfg.seed,
         reporter.stage,
         val=data.train.subset(val_idx) if len(val_idx) else None,
+        normalize=normalize,
     )
     t_end = time.perf_counter()
     return {
