@@ -80,7 +80,9 @@ class TrainConfig:
 class EvalConfig:
     knn_k: int = 200  # capped by the bank size
     knn_temperature: float = 0.1
-    linear_c: float = 1.0  # inverse L2 strength of the logistic regression
+    linear_c: float = 1.0  # inverse L2 strength of the logistic regression (no val split)
+    # with a val split: C chosen on it from these (resolved to 0.01, 0.1, 1, 10); None without
+    linear_c_grid: tuple[float, ...] | None = None
     linear_max_iter: int = 1000
     fewshot_fraction: float = 0.01  # few-shot probe: this share of the probe pool per class (>= 1)
     probe_per_class: int | None = None  # probes fit on this many pool images per class; None: all
@@ -105,6 +107,7 @@ class RuntimeConfig:
 HASHED_ONLY_WHEN_SET = (
     ("eval", "probe_per_class"),
     ("train", "augment"),
+    ("eval", "linear_c_grid"),
 )
 
 

@@ -58,8 +58,9 @@ def evaluate(
     ]
     if not all(np.isfinite(f).all() for f in feats):
         raise FloatingPointError("the backbone produced non-finite features (training diverged?)")
-    train_x, queries = feats[0], np.concatenate(feats[1:])
+    train_x, test_x = feats[0], feats[1]
     train_y, test_y = pool.targets.numpy(), test.targets.numpy()
+    val_split = None if val is None else (feats[2], val.targets.numpy())
     metrics: dict[str, Any] = {
         "feature_dim": int(train_x.shape[1]),
         **collapse(train_x),
@@ -67,11 +68,13 @@ def evaluate(
     }
     for name, probe in PROBES.items():
         stage(f"{name} probe")
-        pred = probe(train_x, train_y, queries, len(class_counts), cfg, seed)
-        summary = summarize(test_y, pred[: len(test)], class_counts, ranks)
+        out = probe(train_x, train_y, test_x, len(class_counts), cfg, seed, val_split)
+        summary = summarize(test_y, out.test, class_counts, ranks)
         metrics[f"{name}_top1"] = summary["top1"]
-        if val is not None:
-            metrics[f"val_{name}_top1"] = float(np.mean(pred[len(test) :] == val.targets.numpy()))
+        if val_split is not None and out.val is not None:
+            metrics[f"val_{name}_top1"] = float(np.mean(out.val == val_split[1]))
+        if out.info:  # e.g. the linear probe's iterations, convergence and chosen C
+            metrics[f"{name}_probe"] = out.info
         if name == PRIMARY_PROBE:
             metrics.update(
                 {k: summary[k] for k in ("per_class_acc", "group_acc", "per_class_std", "groups")}

@@ -44,6 +44,7 @@ from imbssl_bench.imbalance import (
 )
 from imbssl_bench.methods import Method, create_method, get_method
 from imbssl_bench.presets import PRESETS, default_preset
+from imbssl_bench.probes.linear import C_GRID
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.records import SCHEMA, read_record, record_path, write_record
 from imbssl_bench.training import check_runtime
@@ -239,6 +240,9 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
         train = dataclasses.replace(train, lr=method_cls.default_lr.at(train.batch_size))
     if not method_cls.trains:
         train = dataclasses.replace(train, epochs=0)
+    evaluation = cfg.eval
+    if cfg.data.val_per_class and evaluation.linear_c_grid is None:  # C is chosen on val
+        evaluation = dataclasses.replace(evaluation, linear_c_grid=C_GRID)
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(
@@ -249,6 +253,7 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
             cfg.model, stem=resolve_stem(cfg.model.backbone, cfg.model.stem, image_size)
         ),
         train=train,
+        eval=evaluation,
         method_args=dataclasses.asdict(method_cls.make_args(cfg.method_args)),
     )
     variant_args = variant.resolve_args(cfg.variant_args, cfg, len(pool))

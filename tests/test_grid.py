@@ -116,6 +116,10 @@ def test_validation_split_is_held_out_of_the_pool(tmp_path: Path) -> None:
     (record,) = run_grid([run])
     assert record["n_pool"] == len(pool_idx)
     assert {"val_linear_top1", "val_knn_top1", "fewshot_top1"} <= set(record["metrics"])
+    probe = record["metrics"]["linear_probe"]  # C chosen on the validation split, recorded
+    assert run.config.eval.linear_c_grid == (0.01, 0.1, 1.0, 10.0)
+    assert [row["C"] for row in probe["c_grid"]] == [0.01, 0.1, 1.0, 10.0]
+    assert probe["C"] in (0.01, 0.1, 1.0, 10.0) and isinstance(probe["converged"], bool)
 
 
 def test_probes_fit_on_a_fixed_balanced_share_of_the_pool(tmp_path: Path, monkeypatch) -> None:
