@@ -20,7 +20,7 @@ def test_plan_resolves_config_and_counts(tmp_path: Path) -> None:
     plan = plan_grid(tiny_spec(ratios=(1.0, 10.0), seeds=(0, 1)), tmp_path)
     assert len(plan) == 4 and {p.status for p in plan} == {"todo"}
     cfg = plan[0].config
-    assert cfg.train.lr == pytest.approx(0.06 * 64 / 128)
+    assert cfg.train.lr == pytest.approx(0.06)  # SimSiam: not scaled with the batch
     assert cfg.imbalance.n_max == min(create_dataset("digits").pool_counts())
     assert cfg.method_args["proj_dim"] == 2048
     assert len({p.run_id for p in plan}) == 4
