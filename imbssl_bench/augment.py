@@ -4,12 +4,14 @@ into kornia's per-sample augmentations and applied to uint8 batches after they r
 Lightly's transforms work on one PIL image at a time in DataLoader workers; on a GPU that is
 the bottleneck. `batched_views` reads the torchvision/Lightly ops of each view (crop, flips,
 colour jitter, grayscale, blur, solarisation, normalisation) with their parameters and builds
-the kornia equivalent, with an independent draw per image. A transform with an op it does not
-know is left on the PIL path (`batched_views` says why).
+the kornia equivalent, with an independent draw per image (the order of the colour-jitter
+ops too: `PerImageOrderJitter`). A transform with an op it does not know is left on the PIL
+path (`batched_views` says why).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -110,7 +112,34 @@ def _jitter(op: Any, p: float) -> nn.Module | None:
     if all(r is None for r in ranges):
         return None
     b, c, s, h = (r or ((0.0, 0.0) if i == 3 else (1.0, 1.0)) for i, r in enumerate(ranges))
-    return K.ColorJitter(b, c, s, h, p=p)
+    return PerImageOrderJitter(b, c, s, h, p=p)
+
+
+JITTER_ORDERS = tuple(itertools.permutations(range(4)))  # of brightness, contrast, sat., hue
+
+
+def jitter_orders(batch: int) -> Tensor:
+    """One order of the four jitter ops per image, as an index into `JITTER_ORDERS`, drawn
+    uniformly from the global torch generator (torchvision draws ``randperm(4)`` per image)."""
+    return torch.randint(len(JITTER_ORDERS), (batch,))
+
+
+class PerImageOrderJitter(nn.Module):
+    """kornia's ColorJitter with the order of its ops drawn per image, as torchvision's:
+    kornia draws one order per batch, so the batch is split by each image's order and each
+    group goes through a ColorJitter fixed to that order (factors and `p` stay per image)."""
+
+    def __init__(self, *ranges: tuple[float, float], p: float) -> None:
+        super().__init__()
+        self.jitters = nn.ModuleList(K.ColorJitter(*ranges, p=p, order=o) for o in JITTER_ORDERS)
+
+    def forward(self, x: Tensor) -> Tensor:
+        orders = jitter_orders(len(x)).to(x.device)
+        out = torch.empty_like(x)
+        for k in orders.unique().tolist():
+            idx = (orders == k).nonzero().squeeze(1)
+            out[idx] = self.jitters[k](x[idx])
+        return out
 
 
 class BatchedViews(nn.Module):

@@ -98,7 +98,11 @@ def run(
     batch_size: Annotated[int | None, typer.Option(min=2, rich_help_panel=SETUP)] = None,
     lr: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Default: 0.06 x batch / 128.", rich_help_panel=SETUP),
+        typer.Option(
+            min=0.0,
+            help="Default: the method's rule, 0.06 x batch / 128 (SimSiam: 0.06).",
+            rich_help_panel=SETUP,
+        ),
     ] = None,
     backbone: Annotated[
         str | None, typer.Option(help="Any timm model name.", rich_help_panel=SETUP)

@@ -21,6 +21,28 @@ BASE_LR_BATCH = 128
 
 
 @dataclass(frozen=True)
+class LrRule:
+    """How a method's default lr follows from the batch size (a method declares its own as
+    ``Method.default_lr``; an explicit ``--lr`` wins).
+
+    Examples:
+        >>> LrRule(0.06, "linear").at(512), LrRule(0.06, "none").at(512)
+        (0.24, 0.06)
+    """
+
+    base_lr: float = BASE_LR
+    lr_scaling: str = "linear"  # linear: base_lr x batch / base_batch | none: base_lr
+    base_batch: int = BASE_LR_BATCH
+
+    def at(self, batch_size: int) -> float:
+        if self.lr_scaling == "none":
+            return self.base_lr
+        if self.lr_scaling == "linear":
+            return self.base_lr * batch_size / self.base_batch
+        raise ValueError(f"lr_scaling {self.lr_scaling!r} must be 'linear' or 'none'")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     dataset: str = "digits"
     image_size: int | None = None  # None: the dataset's native size
@@ -48,7 +70,7 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 200
     batch_size: int = 512
-    lr: float | None = None  # None: BASE_LR * batch_size / BASE_LR_BATCH
+    lr: float | None = None  # None: the method's `default_lr` rule at this batch size
     momentum: float = 0.9
     weight_decay: float = 5e-4
     precision: str = "32-true"  # any Lightning precision string, e.g. bf16-mixed
@@ -59,7 +81,9 @@ class TrainConfig:
 class EvalConfig:
     knn_k: int = 200  # capped by the bank size
     knn_temperature: float = 0.1
-    linear_c: float = 1.0  # inverse L2 strength of the logistic regression
+    linear_c: float = 1.0  # inverse L2 strength of the logistic regression (no val split)
+    # with a val split: C chosen on it from these (resolved to 0.01, 0.1, 1, 10); None without
+    linear_c_grid: tuple[float, ...] | None = None
     linear_max_iter: int = 1000
     fewshot_fraction: float = 0.01  # few-shot probe: this share of the probe pool per class (>= 1)
     probe_per_class: int | None = None  # probes fit on this many pool images per class; None: all
@@ -84,6 +108,7 @@ class RuntimeConfig:
 HASHED_ONLY_WHEN_SET = (
     ("eval", "probe_per_class"),
     ("train", "augment"),
+    ("eval", "linear_c_grid"),
 )
 
 

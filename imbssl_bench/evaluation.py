@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightly.transforms.utils import IMAGENET_NORMALIZE
 from lightly.utils.debug import std_of_l2_normalized
 from torch import nn
 
@@ -44,27 +45,36 @@ def evaluate(
     seed: int,
     stage: Callable[[str], None] = lambda _: None,
     val: ImageSplit | None = None,
+    normalize: dict[str, list[float]] = IMAGENET_NORMALIZE,
 ) -> dict[str, Any]:
     """Probes fit on the balanced pool's features and score the test split (and `val`, as
-    ``val_<probe>_top1``, when given)."""
+    ``val_<probe>_top1``, when given). Images are normalised with `normalize`: the method's
+    own (`Method.input_normalization`), recorded as ``input_normalize``."""
     stage("features")
     splits = [pool, test] if val is None else [pool, test, val]
     feats = [
-        extract_features(backbone, s.images, image_size, cfg.feature_batch_size, device)
+        extract_features(backbone, s.images, image_size, cfg.feature_batch_size, device, normalize)
         for s in splits
     ]
     if not all(np.isfinite(f).all() for f in feats):
         raise FloatingPointError("the backbone produced non-finite features (training diverged?)")
-    train_x, queries = feats[0], np.concatenate(feats[1:])
+    train_x, test_x = feats[0], feats[1]
     train_y, test_y = pool.targets.numpy(), test.targets.numpy()
-    metrics: dict[str, Any] = {"feature_dim": int(train_x.shape[1]), **collapse(train_x)}
+    val_split = None if val is None else (feats[2], val.targets.numpy())
+    metrics: dict[str, Any] = {
+        "feature_dim": int(train_x.shape[1]),
+        **collapse(train_x),
+        "input_normalize": {k: list(v) for k, v in normalize.items()},
+    }
     for name, probe in PROBES.items():
         stage(f"{name} probe")
-        pred = probe(train_x, train_y, queries, len(class_counts), cfg, seed)
-        summary = summarize(test_y, pred[: len(test)], class_counts, ranks)
+        out = probe(train_x, train_y, test_x, len(class_counts), cfg, seed, val_split)
+        summary = summarize(test_y, out.test, class_counts, ranks)
         metrics[f"{name}_top1"] = summary["top1"]
-        if val is not None:
-            metrics[f"val_{name}_top1"] = float(np.mean(pred[len(test) :] == val.targets.numpy()))
+        if val_split is not None and out.val is not None:
+            metrics[f"val_{name}_top1"] = float(np.mean(out.val == val_split[1]))
+        if out.info:  # e.g. the linear probe's iterations, convergence and chosen C
+            metrics[f"{name}_probe"] = out.info
         if name == PRIMARY_PROBE:
             metrics.update(
                 {k: summary[k] for k in ("per_class_acc", "group_acc", "per_class_std", "groups")}

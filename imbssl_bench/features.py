@@ -25,7 +25,8 @@ def extract_features(
     normalize: dict[str, list[float]] = IMAGENET_NORMALIZE,
 ) -> np.ndarray:
     """Features ``(N, D)`` float32 of uint8 images ``(N, 3, H, W)``, resized to `image_size`
-    and normalised as in training (Lightly's transforms default to ImageNet statistics)."""
+    and normalised with `normalize`: pass the method's (`Method.input_normalization`); the
+    default is Lightly's transforms' default, ImageNet statistics."""
     was_training = backbone.training
     backbone.eval().to(device)
     mean = torch.tensor(normalize["mean"], device=device).view(1, 3, 1, 1)

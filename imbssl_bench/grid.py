@@ -20,8 +20,6 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from imbssl_bench.backbones import create_backbone, resolve_stem
 from imbssl_bench.checkpoints import CHECKPOINTS, discard, remove_if_empty
 from imbssl_bench.config import (
-    BASE_LR,
-    BASE_LR_BATCH,
     DataConfig,
     EvalConfig,
     ImbalanceConfig,
@@ -45,6 +43,7 @@ from imbssl_bench.imbalance import (
 )
 from imbssl_bench.methods import Method, create_method, get_method
 from imbssl_bench.presets import PRESETS, default_preset
+from imbssl_bench.probes.linear import C_GRID
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.records import SCHEMA, read_record, record_path, write_record
 from imbssl_bench.training import check_runtime
@@ -169,6 +168,8 @@ class PlannedRun:
             "method": c.method,
             "variant": c.variant,
             "method_args": c.method_args,
+            "lr": c.train.lr,
+            "batch_size": c.train.batch_size,
             "dataset": c.data.dataset,
             "ratio": c.imbalance.ratio,
             "seed": c.seed,
@@ -235,9 +236,12 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
     image_size = cfg.data.image_size or source.image_size
     train = cfg.train
     if train.lr is None:
-        train = dataclasses.replace(train, lr=BASE_LR * train.batch_size / BASE_LR_BATCH)
+        train = dataclasses.replace(train, lr=method_cls.default_lr.at(train.batch_size))
     if not method_cls.trains:
         train = dataclasses.replace(train, epochs=0)
+    evaluation = cfg.eval
+    if cfg.data.val_per_class and evaluation.linear_c_grid is None:  # C is chosen on val
+        evaluation = dataclasses.replace(evaluation, linear_c_grid=C_GRID)
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(
@@ -248,6 +252,7 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
             cfg.model, stem=resolve_stem(cfg.model.backbone, cfg.model.stem, image_size)
         ),
         train=train,
+        eval=evaluation,
         method_args=dataclasses.asdict(method_cls.make_args(cfg.method_args)),
     )
     variant_args = variant.resolve_args(cfg.variant_args, cfg, len(pool))
@@ -445,10 +450,12 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
             cfg.method, backbone, dim, cfg.method_args, cfg.train, len(data.classes)
         )
 
+    method = make_method()
+    normalize = method.input_normalization(image_size)  # evaluation sees inputs as training
     result = VARIANTS.get(cfg.variant).pretrain(
         PretrainContext(
             cfg,
-            make_method(),
+            method,
             subset,
             image_size,
             reporter,
@@ -473,6 +480,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         cfg.seed,
         reporter.stage,
         val=data.train.subset(val_idx) if len(val_idx) else None,
+        normalize=normalize,
     )
     t_end = time.perf_counter()
     return {

@@ -20,7 +20,7 @@ def test_plan_resolves_config_and_counts(tmp_path: Path) -> None:
     plan = plan_grid(tiny_spec(ratios=(1.0, 10.0), seeds=(0, 1)), tmp_path)
     assert len(plan) == 4 and {p.status for p in plan} == {"todo"}
     cfg = plan[0].config
-    assert cfg.train.lr == pytest.approx(0.06 * 64 / 128)
+    assert cfg.train.lr == pytest.approx(0.06)  # SimSiam: not scaled with the batch
     assert cfg.imbalance.n_max == min(create_dataset("digits").pool_counts())
     assert cfg.method_args["proj_dim"] == 2048
     assert len({p.run_id for p in plan}) == 4
@@ -116,6 +116,10 @@ def test_validation_split_is_held_out_of_the_pool(tmp_path: Path) -> None:
     (record,) = run_grid([run])
     assert record["n_pool"] == len(pool_idx)
     assert {"val_linear_top1", "val_knn_top1", "fewshot_top1"} <= set(record["metrics"])
+    probe = record["metrics"]["linear_probe"]  # C chosen on the validation split, recorded
+    assert run.config.eval.linear_c_grid == (0.01, 0.1, 1.0, 10.0)
+    assert [row["C"] for row in probe["c_grid"]] == [0.01, 0.1, 1.0, 10.0]
+    assert probe["C"] in (0.01, 0.1, 1.0, 10.0) and isinstance(probe["converged"], bool)
 
 
 def test_probes_fit_on_a_fixed_balanced_share_of_the_pool(tmp_path: Path, monkeypatch) -> None:

@@ -54,5 +54,36 @@ def test_fewshot_probe_uses_k_shots(blobs) -> None:
     shots = balanced_shots(y_train, 0.1, seed=0)
     assert np.bincount(y_train[shots]).tolist() == [5, 5, 5, 5]
     assert not np.array_equal(shots, balanced_shots(y_train, 0.1, seed=1))
-    pred = PROBES.get("fewshot")(x_train, y_train, x_test, 4, EvalConfig(fewshot_fraction=0.1), 0)
-    assert (pred == y_test).mean() > 0.95
+    out = PROBES.get("fewshot")(x_train, y_train, x_test, 4, EvalConfig(fewshot_fraction=0.1), 0)
+    assert (out.test == y_test).mean() > 0.95
+
+
+def test_linear_probe_records_its_iterations_and_convergence(blobs) -> None:
+    from imbssl_bench.probes import fit_linear
+
+    x_train, y_train, _, _ = blobs
+    noisy = np.random.default_rng(1).integers(0, 4, size=len(x_train))  # not separable
+    _, stopped = fit_linear(x_train, noisy, max_iter=1)
+    assert stopped == {"C": 1.0, "n_iter": 1, "max_iter": 1, "converged": False}
+    _, fit = fit_linear(x_train, y_train, c=0.5, max_iter=1000)
+    assert fit["converged"] and 1 < fit["n_iter"] < 1000 and fit["C"] == 0.5
+
+
+def test_linear_probe_chooses_c_on_the_validation_split(blobs) -> None:
+    from imbssl_bench.config import EvalConfig
+    from imbssl_bench.probes import PROBES
+
+    rng = np.random.default_rng(0)  # few images, one informative dimension of 50: C matters
+    x = rng.normal(size=(240, 50)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * rng.normal(size=240) > 0).astype(int)
+    (x_train, y_train), val = (x[:40], y[:40]), (x[40:], y[40:])
+    linear = PROBES.get("linear")
+    plain = linear(x_train, y_train, x[40:], 2, EvalConfig(linear_c=10.0), 0)
+    assert plain.val is None and plain.info["C"] == 10.0 and "c_grid" not in plain.info
+    cfg = EvalConfig(linear_c=10.0, linear_c_grid=(0.001, 0.01, 0.1, 1.0, 10.0))
+    out = linear(x_train, y_train, x[40:], 2, cfg, 0, val)
+    table = out.info["c_grid"]
+    assert [row["C"] for row in table] == [0.001, 0.01, 0.1, 1.0, 10.0]
+    scores = [row["val_top1"] for row in table]
+    assert len(set(scores)) > 1 and out.info["C"] == table[scores.index(max(scores))]["C"]
+    assert out.info["C"] != 10.0 and np.mean(out.val == val[1]) == max(scores)

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from imbssl_bench.config import TrainConfig, make_args
+from imbssl_bench.config import LrRule, TrainConfig, make_args
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ class Method(pl.LightningModule):
     description: ClassVar[str] = ""
     Args: ClassVar[type] = NoArgs
     trains: ClassVar[bool] = True  # False: evaluated as initialised (the `random` control)
+    # the default lr: Lightly's CIFAR-10 benchmark, SGD 0.06 x batch / 128 (docs/methods.md)
+    default_lr: ClassVar[LrRule] = LrRule(0.06, "linear")
+    # mean/std of the inputs, which evaluation applies too; None: read from the transform
+    input_normalize: ClassVar[dict[str, list[float]] | None] = None
 
     def __init__(
         self,
@@ -67,6 +71,27 @@ class Method(pl.LightningModule):
     def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
         """The multi-view training transform of one RGB PIL image."""
         raise NotImplementedError(f"{type(self).__name__} must implement build_transform")
+
+    def input_normalization(self, image_size: int) -> dict[str, list[float]]:
+        """The ``{"mean", "std"}`` the training views are normalised with, so that frozen
+        features are computed alike: `input_normalize` when set, else the transform's
+        ``Normalize`` (a transform without one: mean 0, std 1)."""
+        if self.input_normalize is not None:
+            return {k: [float(x) for x in v] for k, v in self.input_normalize.items()}
+        transform = self.build_transform(image_size)
+        if not hasattr(transform, "transforms") and not hasattr(transform, "transform"):
+            raise ValueError(
+                f"cannot read the normalisation of {type(transform).__name__}: set "
+                f"`input_normalize` on {type(self).__name__} (and use it in build_transform)"
+            )
+        stats = {(tuple(op.mean), tuple(op.std)) for op in _ops_named(transform, "Normalize")}
+        if len(stats) > 1:
+            raise ValueError(
+                f"{type(self).__name__}'s views normalise differently ({sorted(stats)}): set "
+                f"`input_normalize` to the statistics evaluation should use"
+            )
+        mean, std = stats.pop() if stats else ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+        return {"mean": [float(x) for x in mean], "std": [float(x) for x in std]}
 
     def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         """The loss of each image of the batch, shape ``(batch,)``; its mean is the training
@@ -107,6 +132,21 @@ class Method(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return sgd_cosine(self.parameters(), self.train_cfg, self.trainer.max_epochs)
+
+
+def _ops_named(transform: Any, name: str, depth: int = 0) -> list[Any]:
+    """The ops of type `name` inside a (multi-view) transform: torchvision Compose and
+    Lightly's view wrappers, read through their ``transforms``/``transform`` attributes."""
+    if type(transform).__name__ == name:
+        return [transform]
+    found: list[Any] = []
+    for attr in ("transforms", "transform"):
+        inner = getattr(transform, attr, None)
+        items = inner if isinstance(inner, list | tuple) else [inner]
+        for item in items:
+            if item is not None and item is not transform and depth < 8:
+                found += _ops_named(item, name, depth + 1)
+    return found
 
 
 def begin_step_of(method: Method, module: pl.LightningModule) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lightly.transforms.utils import IMAGENET_NORMALIZE
+
 from imbssl_bench.methods.base import Method
 
 
@@ -9,3 +11,4 @@ class RandomInit(Method):
     name = "random"
     description = "control: the randomly initialised backbone, no pre-training"
     trains = False
+    input_normalize = IMAGENET_NORMALIZE  # no transform: evaluated as Lightly's methods are

@@ -1,17 +1,32 @@
-"""Probe registry: each probe maps frozen train/test features to test predictions."""
+"""Probe registry: each probe maps frozen train features to predictions for the test split
+(and the validation split, when there is one), with what its fit says about itself."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from imbssl_bench.config import EvalConfig
 from imbssl_bench.probes.knn import knn_predict
-from imbssl_bench.probes.linear import linear_predict
+from imbssl_bench.probes.linear import C_GRID, fit_linear, linear_predict, select_c
 from imbssl_bench.registry import Registry
 
-Probe = Callable[[np.ndarray, np.ndarray, np.ndarray, int, EvalConfig, int], np.ndarray]
+Split = tuple[np.ndarray, np.ndarray]  # features, labels
+
+
+@dataclass(frozen=True)
+class ProbeOutput:
+    test: np.ndarray  # predictions for the test split
+    val: np.ndarray | None = None  # predictions for the validation split, when given
+    info: dict[str, Any] = field(default_factory=dict)  # recorded as metrics.<probe>_probe
+
+
+Probe = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, int, EvalConfig, int, Split | None], ProbeOutput
+]
 PROBES: Registry[Probe] = Registry("probe")
 
 
@@ -23,8 +38,11 @@ def knn(
     num_classes: int,
     cfg: EvalConfig,
     seed: int,
-) -> np.ndarray:
-    return knn_predict(train_x, train_y, test_x, num_classes, cfg.knn_k, cfg.knn_temperature)
+    val: Split | None = None,
+) -> ProbeOutput:
+    queries = test_x if val is None else np.concatenate([test_x, val[0]])
+    pred = knn_predict(train_x, train_y, queries, num_classes, cfg.knn_k, cfg.knn_temperature)
+    return ProbeOutput(pred[: len(test_x)], None if val is None else pred[len(test_x) :])
 
 
 @PROBES.register("linear")
@@ -35,8 +53,16 @@ def linear(
     num_classes: int,
     cfg: EvalConfig,
     seed: int,
-) -> np.ndarray:
-    return linear_predict(train_x, train_y, test_x, cfg.linear_c, cfg.linear_max_iter, seed)
+    val: Split | None = None,
+) -> ProbeOutput:
+    """Logistic regression at ``cfg.linear_c``; with a validation split, at the C of
+    ``cfg.linear_c_grid`` that scores best on it."""
+    if val is None:
+        model, info = fit_linear(train_x, train_y, cfg.linear_c, cfg.linear_max_iter, seed)
+        return ProbeOutput(model.predict(test_x), None, info)
+    grid = cfg.linear_c_grid or C_GRID
+    model, info = select_c(train_x, train_y, *val, grid, cfg.linear_max_iter, seed)
+    return ProbeOutput(model.predict(test_x), model.predict(val[0]), info)
 
 
 @PROBES.register("fewshot")
@@ -47,10 +73,11 @@ def fewshot(
     num_classes: int,
     cfg: EvalConfig,
     seed: int,
-) -> np.ndarray:
+    val: Split | None = None,
+) -> ProbeOutput:
     """The linear probe trained on a balanced k-shot subset of the pool (SDCLR's protocol)."""
     shots = balanced_shots(train_y, cfg.fewshot_fraction, seed)
-    return linear(train_x[shots], train_y[shots], test_x, num_classes, cfg, seed)
+    return linear(train_x[shots], train_y[shots], test_x, num_classes, cfg, seed, val)
 
 
 def balanced_shots(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -72,4 +99,13 @@ def balanced_shots(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray
     return np.sort(np.concatenate(picked))
 
 
-__all__ = ["PROBES", "Probe", "balanced_shots", "knn_predict", "linear_predict"]
+__all__ = [
+    "PROBES",
+    "Probe",
+    "ProbeOutput",
+    "balanced_shots",
+    "fit_linear",
+    "knn_predict",
+    "linear_predict",
+    "select_c",
+]

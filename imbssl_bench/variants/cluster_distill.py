@@ -109,6 +109,7 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
         ctx.image_size,
         cfg.eval.feature_batch_size,
         feature_device(cfg.runtime.accelerator),
+        ctx.method.input_normalization(ctx.image_size),
     )
     assign, centroids = kmeans(feats, a.clusters or 1, cfg.seed, a.kmeans_iters, a.kmeans_redo)
     assign = merge_small(assign, centroids, min(cfg.train.batch_size, len(ctx.subset)))

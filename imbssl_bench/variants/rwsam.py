@@ -106,8 +106,14 @@ class DensityRefresh(pl.Callback):
             return
         t0 = time.perf_counter()
         assert isinstance(module, SAMModule)
+        method = module.method
         feats = extract_features(
-            module.method.backbone, self.subset.images, self.image_size, self.batch, module.device
+            method.backbone,
+            self.subset.images,
+            self.image_size,
+            self.batch,
+            module.device,
+            method.input_normalization(self.image_size),
         )
         w = density_weights(feats, a.rwsam_k, a.rwsam_alpha, (a.rwsam_clip_min, a.rwsam_clip_max))
         module.weights.copy_(torch.as_tensor(w, dtype=torch.float32))
