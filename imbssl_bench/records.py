@@ -158,6 +158,12 @@ def _problem(record: dict[str, Any]) -> str | None:
     return None
 
 
+def code_version(record: dict[str, Any]) -> str:
+    """The package version that wrote `record` (``env.code.version``), or "unknown"."""
+    code = record.get("env", {}).get("code") or {}
+    return code.get("version") or "unknown"
+
+
 def load_records(results_dir: Path) -> list[dict[str, Any]]:
     """All records under `results_dir` (recursively), sorted by run id."""
     results_dir = Path(results_dir)
