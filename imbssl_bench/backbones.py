@@ -15,6 +15,7 @@ import timm
 import torch.nn as nn
 
 from imbssl_bench.errors import UserError
+from imbssl_bench.registry import plugin_source
 
 STEMS = ("auto", "cifar", "timm")
 SMALL_IMAGE = 64  # auto: images up to this size get the CIFAR stem
@@ -43,6 +44,17 @@ def check_backbone(name: str) -> None:
         raise UserError(
             f"unknown backbone '{name}'; {hint}any name from timm.list_models() works{broken}"
         )
+
+
+def backbone_plugin(name: str) -> dict[str, str | None] | None:
+    """The distribution and version of the plugin that registers timm model `name`; None for
+    timm's own models and built-ins."""
+    check_backbone(name)
+    module = timm.models.model_entrypoint(name).__module__
+    for ep in entry_points(group=GROUP):
+        if module == ep.module or module.startswith(f"{ep.module}."):
+            return plugin_source(ep, name)
+    return None
 
 
 def _first_conv(model: nn.Module) -> nn.Conv2d | None:

@@ -410,6 +410,7 @@ def run(
         f"{len(plan)} runs planned, {len(plan) - todo} already have a record, "
         f"{todo} to run; records go to {out_dir}/"
     )
+    _warn_other_versions(plan, retry_failed)
     try:
         with RichReporter(err) as reporter:
             records = run_grid(
@@ -431,6 +432,23 @@ def run(
             "(rerun with --retry-failed)"
         )
         raise typer.Exit(1)
+
+
+def _warn_other_versions(plan: list[Any], retry_failed: bool) -> None:
+    """One line when records that this run keeps were written by another package version."""
+    from imbssl_bench import __version__
+    from imbssl_bench.records import other_versions
+
+    kept = [p.path for p in plan if p.status == "ok" or (p.status == "failed" and not retry_failed)]
+    other = other_versions(kept, __version__)
+    if other:
+        which = ", ".join(f"{n} by {v}" for v, n in sorted(other.items()))
+        folder = plan[0].path.parent
+        err.print(
+            f"[yellow]{sum(other.values())} of the {len(kept)} skipped records were written by "
+            f"another version than {__version__}[/] ({which}); move them out of {folder}/ to "
+            "rerun them"
+        )
 
 
 def _show_plan(plan: list[Any], as_json: bool) -> None:

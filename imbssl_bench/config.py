@@ -125,6 +125,9 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     method_args: dict[str, Any] = field(default_factory=dict)
     variant_args: dict[str, Any] = field(default_factory=dict)  # resolved; empty for `base`
+    # resolved: the distribution and version of a plugin method or backbone, by kind ("method",
+    # "backbone"); empty for built-ins, so a plugin's new version is a new experiment
+    plugins: dict[str, Any] = field(default_factory=dict)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,8 +141,9 @@ class RunConfig:
         for section, key in HASHED_ONLY_WHEN_SET:
             if d[section][key] is None:
                 del d[section][key]
-        if not d["variant_args"]:
-            del d["variant_args"]
+        for key in ("variant_args", "plugins"):
+            if not d[key]:
+                del d[key]
         return d
 
     def config_hash(self) -> str:

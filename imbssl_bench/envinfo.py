@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,8 +43,47 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def collect_env(device: str) -> dict[str, Any]:
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5, check=True
+    ).stdout.strip()
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout this package runs from, ``-dirty`` when tracked files
+    changed; None when it is not a git checkout (an installed package) or git is missing."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        if Path(_git(root, "rev-parse", "--show-toplevel")).resolve() != root:
+            return None  # a package installed inside some other repository
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+        return _git(root, "rev-parse", "HEAD") + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@cache
+def code_version() -> dict[str, str | None]:
+    """``env.code``: the package version and, when run from a checkout, its git commit."""
+    from imbssl_bench import __version__
+
+    return {"version": __version__, "commit": git_commit()}
+
+
+def run_plugins(method: str, backbone: str) -> dict[str, dict[str, str | None]]:
+    """The plugin distributions a run uses, by kind (built-ins are left out)."""
+    from imbssl_bench.backbones import backbone_plugin
+    from imbssl_bench.methods import method_plugin
+
+    found = {"method": method_plugin(method), "backbone": backbone_plugin(backbone)}
+    return {kind: source for kind, source in found.items() if source is not None}
+
+
+def collect_env(device: str, plugins: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The software and hardware of this process; `plugins` (`run_plugins`) are stored with
+    the code version."""
     env: dict[str, Any] = {
+        "code": code_version(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},
@@ -50,6 +92,8 @@ def collect_env(device: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
+    if plugins is not None:
+        env["plugins"] = plugins
     if torch.cuda.is_available():
         env["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         env["cuda"] = torch.version.cuda

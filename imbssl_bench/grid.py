@@ -30,7 +30,7 @@ from imbssl_bench.config import (
     override,
 )
 from imbssl_bench.datasets import DatasetSource, create_dataset
-from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
+from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory, run_plugins
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation import evaluate
 from imbssl_bench.features import feature_device
@@ -254,6 +254,7 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
         train=train,
         eval=evaluation,
         method_args=dataclasses.asdict(method_cls.make_args(cfg.method_args)),
+        plugins=run_plugins(cfg.method, cfg.model.backbone),
     )
     variant_args = variant.resolve_args(cfg.variant_args, cfg, len(pool))
     return dataclasses.replace(cfg, variant_args=variant_args)
@@ -499,7 +500,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "wall_s": round(t_end - t0, 3),
         "started_at": started,
         "finished_at": _now(),
-        "env": collect_env(device),
+        "env": collect_env(device, cfg.plugins),
     }
 
 
@@ -513,7 +514,7 @@ def failed_record(run: PlannedRun, exc: BaseException, wall_s: float) -> dict[st
         "metrics": {},
         "wall_s": round(wall_s, 3),
         "finished_at": _now(),
-        "env": collect_env(feature_device(run.config.runtime.accelerator)),
+        "env": collect_env(feature_device(run.config.runtime.accelerator), run.config.plugins),
     }
 
 

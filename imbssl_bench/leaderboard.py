@@ -1,14 +1,16 @@
 """Records -> markdown leaderboard. Generated only; ``--check`` compares with the committed file.
 
-One table per dataset and setup (profile, n_max, backbone, stem, image size, preset); rows are
-method + variant + training budget; one column per imbalance ratio; cells are mean +- std over
-seeds of linear-probe and kNN top-1.
+One table per dataset and setup (profile, n_max, backbone, stem, image size, preset); one row
+per experiment: the whole run identity (`RunConfig.identity`) but the seed and the ratio, with
+what differs between rows in the row's name; one column per imbalance ratio; cells are mean +-
+std over seeds of linear-probe and kNN top-1.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -16,8 +18,9 @@ from pathlib import Path
 from statistics import mean, median, stdev
 from typing import Any
 
+from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.records import load_records
+from imbssl_bench.records import code_version, load_records
 
 TITLE = "# imbssl-bench leaderboard"
 
@@ -43,6 +46,13 @@ def _table_key(r: dict[str, Any]) -> tuple:
 CONTROLS = ("supervised", "random")  # listed after the SSL methods, in this order
 
 
+def _identity(r: dict[str, Any]) -> dict[str, Any]:
+    """The run identity of record `r` without its seed and ratio: what one row shares."""
+    d = RunConfig.from_dict(r["config"]).identity()
+    del d["seed"], d["imbalance"]["ratio"]
+    return d
+
+
 def _row_key(r: dict[str, Any]) -> tuple:
     t = r["config"]["train"]
     control = CONTROLS.index(r["method"]) + 1 if r["method"] in CONTROLS else 0
@@ -53,6 +63,7 @@ def _row_key(r: dict[str, Any]) -> tuple:
         r["variant"],
         t["epochs"],
         t["batch_size"],
+        json.dumps(_identity(r), sort_keys=True),
     )
 
 
@@ -72,10 +83,82 @@ def group_rows(records: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]
     return {k: rows[k] for k in sorted(rows)}
 
 
-def row_label(row: tuple) -> str:
-    _, method, _, variant, epochs, batch = row
-    name = method if variant == "base" else f"{method}+{variant}"
+def row_label(row: tuple, name: str | None = None) -> str:
+    """E.g. ``simclr (8 ep x 128)``; `name` (from `row_names`) replaces the method's name."""
+    _, method, _, variant, epochs, batch, _ = row
+    name = name or method
+    name = name if variant == "base" else f"{name}+{variant}"
     return f"{name} ({epochs} ep × {batch})" if epochs else f"{name} (untrained)"
+
+
+SHOWN_ELSEWHERE = {"method", "variant", "train.epochs", "train.batch_size"}  # own columns
+PEERS = {  # options compared only among rows that share these fields
+    "method_args": ("method",),
+    "plugins": ("method",),
+    "variant_args": ("method", "variant"),
+}
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _differing(flats: dict[tuple, dict[str, Any]]) -> dict[tuple, list[str]]:
+    """Per row, the identity fields whose value differs among the row's peers."""
+    out: dict[tuple, list[str]] = {row: [] for row in flats}
+    for path in sorted({p for f in flats.values() for p in f} - SHOWN_ELSEWHERE):
+        by = PEERS.get(path.split(".")[0], ())
+        groups: dict[tuple, list[tuple]] = defaultdict(list)
+        for row, flat in flats.items():
+            groups[tuple(flat.get(k) for k in by)].append(row)
+        for rows in groups.values():
+            if len({json.dumps(flats[row].get(path)) for row in rows}) > 1:
+                for row in rows:
+                    out[row].append(path)
+    return out
+
+
+def _value(v: Any) -> str:
+    if v is None:  # unset, or absent from older records
+        return "none"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def _key(path: str, clash: bool) -> str:
+    if clash:
+        return path
+    leaf = path.rsplit(".", 1)[-1]
+    return f"{leaf} plugin" if path.startswith("plugins.") else leaf
+
+
+def row_names(rows: dict[tuple, list[dict[str, Any]]]) -> dict[tuple, str]:
+    """Each row's name: the method, then the fields that set it apart from the other rows of
+    its table, e.g. ``simclr · temperature=0.2`` (method and variant options by their bare
+    name, other fields by the last part of their path, ``lr=0.1``, unless two share it)."""
+    flats = {row: _flat(json.loads(row[-1])) for row in rows}
+    differing = _differing(flats)
+    shown = {p for paths in differing.values() for p in paths}
+    leaves = [p.rsplit(".", 1)[-1] for p in shown]
+    names = {}
+    for row, paths in differing.items():
+        parts = [
+            f"{_key(p, leaves.count(p.rsplit('.', 1)[-1]) > 1)}={_value(flats[row].get(p))}"
+            for p in paths
+        ]
+        names[row] = f"{row[1]} · {', '.join(parts)}" if parts else row[1]
+    return names
+
+
+def _versions(records: list[dict[str, Any]]) -> list[str]:
+    return sorted({code_version(r) for r in records})
 
 
 def plot_name(key: tuple) -> str:
@@ -131,14 +214,21 @@ def _few(records: list[dict[str, Any]]) -> str:
 
 
 def _check_duplicates(records: Iterable[dict[str, Any]]) -> None:
+    """Refuse two records of one experiment (identity, ratio and seed): averaging them would
+    count that run twice."""
     seen: dict[tuple, dict[str, Any]] = {}
     for r in records:
         key = (_table_key(r), _row_key(r), r["ratio"], r["seed"])
         if key in seen:
+            first = seen[key]["run_id"]
+            what = (
+                f"two records of run '{first}'"
+                if first == r["run_id"]
+                else f"records '{first}' and '{r['run_id']}'"
+            )
             raise UserError(
-                f"records '{seen[key]['run_id']}' and '{r['run_id']}' are the same "
-                "method/variant/ratio/seed with different configs; move one out of "
-                "the results folder"
+                f"{what} are the same experiment (same config, ratio and seed); "
+                "move one out of the results folder"
             )
         seen[key] = r
 
@@ -233,11 +323,13 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         "time/run",
     ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    names = row_names(rows)
+    mixed = {row: _versions(rows[row]) for row in rows if len(_versions(rows[row])) > 1}
     for row in rows:
         by_ratio = {x: [r for r in rows[row] if r["ratio"] == x] for x in ratios}
         seeds = sorted({r["seed"] for r in rows[row]})
         cells = [
-            row[1],
+            names[row] + (" †" if row in mixed else ""),
             row[3],
             f"{row[4]} × {row[5]}" if row[4] else "untrained",
             *[_cell(by_ratio[x]) for x in ratios],
@@ -248,14 +340,20 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if mixed:
+        which = "; ".join(f"{names[row]} ({', '.join(v)})" for row, v in mixed.items())
+        lines += [f"† Records from more than one code version: {which}.", ""]
     if ratios[0] == 1 and len(ratios) > 1:
-        lines += _gap_table(rows, ratios, same_size=bool(total))
+        lines += _gap_table(rows, names, ratios, same_size=bool(total))
         lines += [f"![linear top-1 vs imbalance ratio]({plot_name(key)})", ""]
     return lines
 
 
 def _gap_table(
-    rows: dict[tuple, list[dict[str, Any]]], ratios: list[float], same_size: bool
+    rows: dict[tuple, list[dict[str, Any]]],
+    names: dict[tuple, str],
+    ratios: list[float],
+    same_size: bool,
 ) -> list[str]:
     """Robustness gap: linear top-1 at rho=1 minus at each larger rho, paired by seed."""
     caveat = (
@@ -275,7 +373,7 @@ def _gap_table(
         if row[4] == 0:
             continue  # an untrained backbone ignores the subset: no gap to report
         gaps = [_pct_points(_paired_gaps(records, 1, x, "linear_top1")) for x in ratios[1:]]
-        lines.append("| " + " | ".join([row[1], row[3], *gaps]) + " |")
+        lines.append("| " + " | ".join([names[row], row[3], *gaps]) + " |")
     return [*lines, ""]
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from imbssl_bench.leaderboard import group_rows, group_tables, plot_name, row_label
+from imbssl_bench.leaderboard import group_rows, group_tables, plot_name, row_label, row_names
 from imbssl_bench.records import write_bytes_atomic
 
 
@@ -25,7 +25,9 @@ def write_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]:
         if ratios[0] != 1 or len(ratios) < 2:
             continue
         fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-        for row, rows in group_rows(table).items():
+        grouped = group_rows(table)
+        names = row_names(grouped)
+        for row, rows in grouped.items():
             xs, ys, es = [], [], []
             for x in ratios:
                 vals = [100 * r["metrics"]["linear_top1"] for r in rows if r["ratio"] == x]
@@ -35,7 +37,13 @@ def write_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]:
                     es.append(stdev(vals) if len(vals) > 1 else 0.0)
             style = "--" if row[1] in ("supervised", "random") else "-"
             ax.errorbar(
-                xs, ys, yerr=es, marker="o", linestyle=style, capsize=3, label=row_label(row)
+                xs,
+                ys,
+                yerr=es,
+                marker="o",
+                linestyle=style,
+                capsize=3,
+                label=row_label(row, names[row]),
             )
         ax.set_xscale("log")
         ax.set_xticks(ratios, [f"{x:g}" for x in ratios])

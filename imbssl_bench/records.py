@@ -6,6 +6,7 @@ import json
 import math
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,20 @@ def _problem(record: dict[str, Any]) -> str | None:
         if bad or not isinstance(m["group_acc"], dict):
             return f"has invalid metrics ({', '.join(bad) or 'group_acc'})"
     return None
+
+
+def code_version(record: dict[str, Any]) -> str:
+    """The package version that wrote `record` (``env.code.version``), or "unknown"."""
+    code = record.get("env", {}).get("code") or {}
+    return code.get("version") or "unknown"
+
+
+def other_versions(paths: list[Path], current: str) -> Counter[str]:
+    """How many of the records at `paths` a package version other than `current` wrote, by
+    version ("unknown" for records without ``env.code``)."""
+    versions = Counter(code_version(read_record(p)) for p in paths)
+    versions.pop(current, None)
+    return versions
 
 
 def load_records(results_dir: Path) -> list[dict[str, Any]]:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from importlib.metadata import EntryPoint
 from typing import Generic, TypeVar
 
 from imbssl_bench.errors import UserError
 
 T = TypeVar("T")
+
+DISTRIBUTION = "imbssl-bench"
+
+
+def plugin_source(ep: EntryPoint, name: str) -> dict[str, str | None] | None:
+    """Where entry point `ep` (registering `name`) comes from: its distribution's name and
+    version, or None when it is built in (declared by imbssl-bench itself)."""
+    dist = ep.dist
+    if dist is not None and re.sub(r"[-_.]+", "-", dist.name).lower() == DISTRIBUTION:
+        return None
+    return {
+        "name": name,
+        "dist": dist.name if dist else None,
+        "version": dist.version if dist else None,
+    }
 
 
 class Registry(Generic[T]):

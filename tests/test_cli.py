@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from imbssl_bench.envinfo import code_version
+from imbssl_bench.records import read_record, write_record
+
 from .conftest import TINY_FLAGS
 
 
@@ -148,7 +151,10 @@ def test_run_then_leaderboard_and_check(cli, tmp_path: Path) -> None:
 
     rerun = cli(*args, "--json")
     assert "4 already have a record, 0 to run" in rerun.err
+    assert "another version" not in rerun.err
     assert json.loads(rerun.out)["results"] == results
+    first = read_record(next(runs.glob("*.json")))
+    assert first["env"]["code"] == code_version() and first["env"]["plugins"] == {}
 
     board = tmp_path / "LEADERBOARD.md"
     assert cli("leaderboard", "--results", runs, "--out", board).code == 0
@@ -163,6 +169,13 @@ def test_run_then_leaderboard_and_check(cli, tmp_path: Path) -> None:
     board.write_text(text.replace(number, "99.9" if number != "99.9" else "11.1", 1))
     stale = cli("leaderboard", "--results", runs, "--out", board, "--check")
     assert stale.code == 1 and "stale" in stale.err and number in stale.out
+
+    paths = sorted(runs.glob("*.json"))  # records written by other versions are counted
+    for path, code in zip(paths, [{"version": "0.0.1", "commit": None}, None], strict=False):
+        write_record(path, {**read_record(path), "env": {"code": code}})
+    old = cli(*args)
+    assert "2 of the 4 skipped records were written by another version than" in old.err
+    assert "(1 by 0.0.1, 1 by unknown)" in old.err
 
 
 def test_unwritable_out_fails_before_training(cli, tmp_path: Path) -> None:

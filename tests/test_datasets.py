@@ -74,3 +74,37 @@ def test_imagefolder_mixed_modes_become_rgb(tmp_path: Path) -> None:
 def test_cifar_offline_and_absent_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cifar-10-batches-py"):
         CIFAR10(tmp_path, download=False).train_targets()
+
+
+def test_content_fingerprint_changes_run_ids_and_is_cached(tmp_path: Path) -> None:
+    import shutil
+
+    from imbssl_bench.datasets.filehash import cache_dir
+    from imbssl_bench.grid import plan_grid
+    from tests.conftest import tiny_spec
+
+    def run_ids(root: Path) -> list[str]:
+        spec = tiny_spec(dataset="imagefolder", data_root=str(root), image_size=None)
+        return [p.run_id for p in plan_grid(spec, tmp_path / "runs")]
+
+    a = make_folder(tmp_path / "a", {"cat": 3, "ant": 3})
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    b.chmod(0o555)  # the data tree may be read-only: the cache lives elsewhere
+    assert run_ids(a) == run_ids(b)  # same content, another place: same experiment
+    assert ImageFolder(b).fingerprint() == ImageFolder(a).fingerprint()
+    assert len(list(cache_dir().glob("files-*.json"))) >= 2
+    b.chmod(0o755)
+    image = b / "train" / "cat" / "001.png"
+    pixels = np.asarray(Image.open(image)).copy()
+    pixels[0, 0] ^= 1
+    Image.fromarray(pixels).save(image)
+    c = tmp_path / "c"
+    shutil.copytree(b, c)  # a fresh path: create_dataset caches sources by root
+    assert run_ids(c) != run_ids(a)
+    assert ImageFolder(b).fingerprint() == ImageFolder(c).fingerprint()
+
+
+def test_digits_fingerprint_is_a_hash_of_its_arrays() -> None:
+    fp = create_dataset("digits").fingerprint()
+    assert len(fp) == 12 and fp == create_dataset("digits").fingerprint()

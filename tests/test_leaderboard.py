@@ -96,7 +96,7 @@ def test_plots_are_written_and_checked(tmp_path: Path) -> None:
 def test_conflicting_records_are_refused() -> None:
     twin = record("simsiam", 1, 0, 0.5)
     twin["run_id"] = "other"
-    with pytest.raises(UserError, match="same method/variant/ratio/seed"):
+    with pytest.raises(UserError, match="same experiment"):
         lb.render([*RECORDS, twin])
 
 
@@ -113,3 +113,48 @@ def test_tables_state_their_scale_and_time_per_run() -> None:
         for r in RECORDS
     ]
     assert "not a reproduction" not in lb.render(long)
+
+
+def _with(r: dict, section: str, **values: object) -> dict:
+    """A copy of record `r` with config[section] updated (a different experiment)."""
+    config = {**r["config"], section: {**r["config"][section], **values}}
+    return {**r, "config": config}
+
+
+def test_rows_are_keyed_by_the_whole_config_and_labelled_by_what_differs() -> None:
+    cold = _with(record("simclr", 1, 0, 0.80), "method_args", temperature=0.2)
+    warm = _with(record("simclr", 1, 1, 0.60), "method_args", temperature=0.5)
+    warm["run_id"] = "simclr-warm"
+    md = lb.render([cold, warm, record("simsiam", 1, 0, 0.7)])
+    rows = [line for line in md.splitlines() if line.startswith("| simclr")]
+    assert rows[0].startswith("| simclr · temperature=0.2 | base |") and "| 80.0 / " in rows[0]
+    assert rows[1].startswith("| simclr · temperature=0.5 | base |") and "| 60.0 / " in rows[1]
+    assert "| simsiam | base |" in md  # nothing differs among simsiam rows: a bare name
+    fast = _with(record("simclr", 1, 2, 0.5), "train", lr=0.5, precision="bf16-mixed")
+    labels = lb.row_names(lb.group_rows([cold, fast]))
+    assert sorted(labels.values()) == [
+        "simclr · temperature=0.2, lr=none, precision=32-true",
+        "simclr · temperature=none, lr=0.5, precision=bf16-mixed",
+    ]
+
+
+def test_other_data_is_another_row_and_twins_are_refused() -> None:
+    a = record("simclr", 1, 0, 0.80)
+    b = _with(record("simclr", 1, 0, 0.60), "data", fingerprint="0123456789ab")
+    b["run_id"] = "other-data"
+    md = lb.render([a, b])
+    assert "| simclr · fingerprint=0123456789ab | base |" in md
+    assert "| simclr · fingerprint=none | base |" in md
+    twin = {**a, "run_id": "copy"}
+    with pytest.raises(UserError, match="same experiment"):
+        lb.render([a, twin])
+
+
+def test_rows_from_several_code_versions_are_marked() -> None:
+    old = record("simclr", 1, 0, 0.80)
+    new = record("simclr", 1, 1, 0.60)
+    new["env"] = {**new["env"], "code": {"version": "0.2.0", "commit": None}}
+    md = lb.render([old, new, record("simsiam", 1, 0, 0.7)])
+    assert "| simclr † | base |" in md and "| simsiam | base |" in md
+    assert "† Records from more than one code version: simclr (0.2.0, unknown)." in md
+    assert "†" not in lb.render(RECORDS)

@@ -137,3 +137,37 @@ def test_new_options_enter_the_hash_only_when_set() -> None:
     cfg = RunConfig("simsiam")
     assert "probe_per_class" not in cfg.identity()["eval"]
     assert replace(cfg, eval=EvalConfig(probe_per_class=10)).config_hash() != cfg.config_hash()
+
+
+def test_plugins_enter_the_identity_and_built_ins_do_not(tmp_path: Path, toy_plugin: str) -> None:
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from imbssl_bench.grid import plan_grid
+    from imbssl_bench.registry import plugin_source
+
+    from .conftest import tiny_spec
+
+    toy, simsiam = (p.config for p in plan_grid(tiny_spec(methods=("toy", "simsiam")), tmp_path))
+    assert toy.plugins == {"method": {"name": "toy", "dist": None, "version": None}}
+    assert simsiam.plugins == {} and "plugins" not in simsiam.identity()
+    ep = SimpleNamespace(dist=SimpleNamespace(name="imbssl_bench", version="9"))
+    assert plugin_source(ep, "simclr") is None  # type: ignore[arg-type]
+    ep.dist.name = "toy-plugin"
+    source = plugin_source(ep, "toy")  # type: ignore[arg-type]
+    assert source == {"name": "toy", "dist": "toy-plugin", "version": "9"}
+    newer = replace(toy, plugins={"method": {**source, "version": "10"}})
+    assert replace(toy, plugins={"method": source}).run_id() != newer.run_id()
+
+
+def test_code_version_names_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    from imbssl_bench import envinfo
+
+    code = envinfo.code_version()
+    assert code["version"] == version("imbssl-bench")
+    commit = envinfo.git_commit()
+    assert commit is not None and len(commit.removesuffix("-dirty")) == 40
+    monkeypatch.setenv("PATH", "")  # no git: silently no commit
+    assert envinfo.git_commit() is None

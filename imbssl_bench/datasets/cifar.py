@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from imbssl_bench.datasets.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.datasets.filehash import tree_fingerprint
 from imbssl_bench.errors import UserError
 
 
@@ -68,6 +69,16 @@ class _TorchvisionCIFAR(DatasetSource):
 
     def train_targets(self) -> np.ndarray:
         return np.asarray(self._train.targets, dtype=np.int64)
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        self._train  # noqa: B018 (found or downloaded first)
+        folder = self.root / self.folder
+        return tree_fingerprint(folder, sorted(p for p in folder.rglob("*") if p.is_file()))
+
+    def fingerprint(self) -> str:
+        """The hashes of torchvision's files (cached by mtime)."""
+        return self._fingerprint
 
     def _load(self) -> ImageData:
         def to_split(ds: Any) -> ImageSplit:

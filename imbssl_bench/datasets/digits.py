@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cached_property
 
 import numpy as np
@@ -46,6 +47,14 @@ class Digits(DatasetSource):
 
     def train_targets(self) -> np.ndarray:
         return self._raw[2]
+
+    def fingerprint(self) -> str:
+        """A hash of the split arrays scikit-learn gives (values, shapes and types)."""
+        h = hashlib.sha256()
+        for a in self._raw:
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:12]
 
     def _load(self) -> ImageData:
         x_train, x_test, y_train, y_test = self._raw

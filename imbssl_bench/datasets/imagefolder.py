@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 from PIL import Image
 
 from imbssl_bench.datasets.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.datasets.filehash import tree_fingerprint
 from imbssl_bench.errors import UserError
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".gif", ".tif", ".tiff"}
@@ -101,11 +101,14 @@ class ImageFolder(DatasetSource):
             raise UserError(f"'{first}' is {w}x{h}; imagefolder needs square images of one size")
         return w
 
+    @cached_property
+    def _fingerprint(self) -> str:
+        return tree_fingerprint(self.root, self._train_files[0] + self._test_files[0])
+
     def fingerprint(self) -> str:
-        """Class names and per-class file counts: tells different folders apart in run ids."""
-        test_labels = self._test_files[1]
-        blob = repr((self.classes, self.pool_counts(), np.bincount(test_labels).tolist()))
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        """Class names, file names, sizes and bytes of every image (hashes cached by mtime):
+        two trees with other content never share run ids."""
+        return self._fingerprint
 
     def _decode(self, files: list[Path]) -> torch.Tensor:
         size = self.image_size

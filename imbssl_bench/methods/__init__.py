@@ -16,6 +16,7 @@ from torch import nn
 from imbssl_bench.config import TrainConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.methods.base import Method, NoArgs
+from imbssl_bench.registry import plugin_source
 
 GROUP = "imbssl_bench.methods"
 
@@ -28,6 +29,7 @@ class MethodInfo:
     target: str  # "module:Class"
     cls: type[Method] | None = None
     error: str | None = None
+    plugin: dict[str, str | None] | None = None  # `plugin_source`: None when built in
 
     @property
     def description(self) -> str:
@@ -37,7 +39,12 @@ class MethodInfo:
 def _load(ep: EntryPoint) -> MethodInfo:
     dist = ep.dist
     info = partial(
-        MethodInfo, ep.name, dist.name if dist else "?", dist.version if dist else "?", ep.value
+        MethodInfo,
+        ep.name,
+        dist.name if dist else "?",
+        dist.version if dist else "?",
+        ep.value,
+        plugin=plugin_source(ep, ep.name),
     )
     try:
         obj = ep.load()
@@ -88,6 +95,12 @@ def get_method(name: str) -> type[Method]:
     return info.cls
 
 
+def method_plugin(name: str) -> dict[str, str | None] | None:
+    """The distribution and version of plugin method `name`; None for a built-in."""
+    get_method(name)  # a clear error first
+    return discover()[name][0].plugin
+
+
 def create_method(
     name: str,
     backbone: nn.Module,
@@ -110,4 +123,5 @@ __all__ = [
     "get_method",
     "list_methods",
     "method_names",
+    "method_plugin",
 ]

@@ -1,0 +1,138 @@
+"""Bring existing records to the current run identity: new ids, the same numbers.
+
+A run id hashes the run's identity (`RunConfig.identity`). When the code changes what the
+identity holds, records written before keep their old ids, so `imbssl-bench run` no longer
+finds them and would train them again. This script migrates them instead: for each record under
+--results it applies `FIXUPS` in order (each edits ``record["config"]`` in place), recomputes
+``config_hash`` and ``run_id`` with `RunConfig`, writes the record under its new file name
+(atomically, beside the old one) and removes the old file. Metrics and every other field are
+left as they are. It prints one line per renamed record; records already current are skipped,
+so running it twice is harmless. Weights files named by an old run id (``weights/``) are not
+renamed.
+
+Fix-ups:
+- `content_fingerprint` (0.2.0, issue 14): ``data.fingerprint`` now covers the content of the
+  data (image folders: names, sizes and bytes of every image; CIFAR: torchvision's files;
+  digits: its arrays). Image-folder records need the tree they were made from: each
+  --data-root (repeatable; default: the record's own ``runtime.data_root``) is matched by the
+  old fingerprint (class names and per-class counts), so a wrong tree is refused.
+
+To add a migration, write ``def fix(record, args) -> None`` that edits ``record["config"]``
+(raising `UserError` when it cannot), and append it to `FIXUPS`.
+
+Usage:
+    python benchmarks/migrate_records.py --results leaderboard/results \\
+        [--data-root DIR ...] [--dry-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imbssl_bench.config import RunConfig
+from imbssl_bench.datasets import create_dataset
+from imbssl_bench.errors import UserError
+from imbssl_bench.records import read_record, write_record
+
+Record = dict[str, Any]
+
+
+def _legacy_folder_fingerprint(root: str) -> str:
+    """The image-folder fingerprint before 0.2.0: class names and per-class file counts."""
+    ds = create_dataset("imagefolder", root)
+    test_counts = np.bincount(ds._test_files[1]).tolist()
+    blob = repr((ds.classes, ds.pool_counts(), test_counts))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def content_fingerprint(record: Record, args: argparse.Namespace) -> None:
+    """``data.fingerprint`` from the content of the data the record names."""
+    data = record["config"]["data"]
+    old, name = data.get("fingerprint"), data["dataset"]
+    if name == "imagefolder":
+        own = record["config"].get("runtime", {}).get("data_root")
+        roots = args.data_root or ([own] if own else [])
+        for root in roots:
+            new = create_dataset(name, root).fingerprint()
+            if old in (new, _legacy_folder_fingerprint(root)):
+                data["fingerprint"] = new
+                return
+        raise UserError(
+            f"record '{record['run_id']}': no --data-root holds the image folder it was made "
+            f"from (tried {', '.join(roots) or 'none'}); pass that tree with --data-root"
+        )
+    own = record["config"].get("runtime", {}).get("data_root")
+    root = args.data_root[0] if args.data_root else own
+    new = create_dataset(name, None if name == "digits" else root).fingerprint()
+    if old not in (None, new):
+        raise UserError(
+            f"record '{record['run_id']}': fingerprint {old} is neither unset nor today's "
+            f"{name} ({new}); the data may have changed"
+        )
+    data["fingerprint"] = new
+
+
+FIXUPS: list[Callable[[Record, argparse.Namespace], None]] = [content_fingerprint]
+
+
+def migrate(path: Path, args: argparse.Namespace) -> tuple[str, str] | None:
+    """Apply the fix-ups to the record at `path` and rename it; (old id, new id), or None
+    when the record is already current."""
+    record = read_record(path)
+    before = json.dumps(record, sort_keys=True)
+    for fix in FIXUPS:
+        fix(record, args)
+    cfg = RunConfig.from_dict(record["config"])
+    old_id, new_id = record["run_id"], cfg.run_id()
+    record = {**record, "run_id": new_id, "config_hash": cfg.config_hash()}
+    if json.dumps(record, sort_keys=True) == before:
+        return None
+    target = path.with_name(f"{new_id}.json")
+    if target.exists() and target != path:
+        raise UserError(f"cannot rename '{path}': '{target}' exists; move one of them away")
+    if not args.dry_run:
+        write_record(target, record)
+        if target != path:
+            path.unlink()
+    return old_id, new_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, required=True, help="folder of records")
+    parser.add_argument(
+        "--data-root",
+        action="append",
+        default=[],
+        help="data the records were made from (repeatable; default: each record's own)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print, change nothing")
+    args = parser.parse_args(argv)
+    if not args.results.is_dir():
+        print(f"error: results folder '{args.results}' does not exist", file=sys.stderr)
+        return 2
+    renamed = 0
+    try:
+        for path in sorted(args.results.rglob("*.json")):
+            change = migrate(path, args)
+            if change:
+                renamed += 1
+                print(f"{change[0]} -> {change[1]}")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    verb = "would rename" if args.dry_run else "renamed"
+    print(f"{verb} {renamed} record(s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

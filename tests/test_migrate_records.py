@@ -1,0 +1,65 @@
+"""benchmarks/migrate_records.py: records keep their numbers and get today's run ids."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from imbssl_bench.config import DataConfig, RunConfig
+from imbssl_bench.datasets import create_dataset
+from imbssl_bench.records import read_record, write_record
+
+from .test_datasets import make_folder
+from .test_records import make_record
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "migrate_records.py"
+
+
+@pytest.fixture(scope="module")
+def migrate():
+    spec = importlib.util.spec_from_file_location("migrate_records", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _write(folder: Path, cfg: RunConfig) -> Path:
+    record = make_record(cfg.run_id(), config=cfg.to_dict(), config_hash=cfg.config_hash())
+    path = folder / f"{cfg.run_id()}.json"
+    write_record(path, record)
+    return path
+
+
+def test_a_digits_record_gets_its_content_fingerprint(migrate, tmp_path: Path, capsys) -> None:
+    old = _write(tmp_path, RunConfig("simsiam"))  # written before fingerprints covered digits
+    before = read_record(old)
+    assert migrate(["--results", str(tmp_path), "--dry-run"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == [old.name]  # a dry run changes nothing
+    assert migrate(["--results", str(tmp_path)]) == 0
+    (new,) = tmp_path.iterdir()
+    record = read_record(new)
+    fingerprint = create_dataset("digits").fingerprint()
+    assert record["config"]["data"]["fingerprint"] == fingerprint
+    cfg = RunConfig.from_dict(record["config"])
+    assert new.name == f"{cfg.run_id()}.json" != old.name and record["run_id"] == cfg.run_id()
+    assert record["config_hash"] == cfg.config_hash()
+    assert record["metrics"] == before["metrics"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{before['run_id']} -> {cfg.run_id()}"] * 2
+    assert migrate(["--results", str(tmp_path)]) == 0 and capsys.readouterr().out == ""
+
+
+def test_image_folder_records_need_their_tree(migrate, tmp_path: Path, capsys) -> None:
+    ours = make_folder(tmp_path / "ours", {"a": 2, "b": 3})
+    other = make_folder(tmp_path / "other", {"a": 2, "b": 2})
+    results = tmp_path / "results"
+    legacy = "5f76341a6066"  # class names + counts of `ours`, as 0.1.0 computed them
+    cfg = RunConfig("simsiam", data=DataConfig("imagefolder", fingerprint=legacy))
+    _write(results, cfg)
+    assert migrate(["--results", str(results), "--data-root", str(other)]) == 2
+    assert "no --data-root holds the image folder" in capsys.readouterr().err
+    assert migrate(["--results", str(results), "--data-root", str(ours)]) == 0
+    (path,) = results.iterdir()
+    data = json.loads(path.read_text())["config"]["data"]
+    assert data["fingerprint"] == create_dataset("imagefolder", str(ours)).fingerprint()
