@@ -16,6 +16,10 @@ Fix-ups:
   digits: its arrays). Image-folder records need the tree they were made from: each
   --data-root (repeatable; default: the record's own ``runtime.data_root``) is matched by the
   old fingerprint (class names and per-class counts), so a wrong tree is refused.
+- `simsiam_proj_layers` (0.2.0, issue 14): SimSiam's ``proj_layers`` option is new and its
+  default is 2 (the SimSiam paper's CIFAR appendix, Liu et al.'s code, Lightly's benchmark);
+  records written before it ran Lightly's 3-layer `SimSiamProjectionHead`, so they get
+  ``proj_layers = 3``, what they actually ran.
 
 To add a migration, write ``def fix(record, args) -> None`` that edits ``record["config"]``
 (raising `UserError` when it cannot), and append it to `FIXUPS`.
@@ -80,7 +84,17 @@ def content_fingerprint(record: Record, args: argparse.Namespace) -> None:
     data["fingerprint"] = new
 
 
-FIXUPS: list[Callable[[Record, argparse.Namespace], None]] = [content_fingerprint]
+def simsiam_proj_layers(record: Record, args: argparse.Namespace) -> None:
+    """SimSiam records from before ``proj_layers`` existed ran 3 projection layers."""
+    config = record["config"]
+    if config["method"] == "simsiam":
+        config["method_args"].setdefault("proj_layers", 3)
+
+
+FIXUPS: list[Callable[[Record, argparse.Namespace], None]] = [
+    content_fingerprint,
+    simsiam_proj_layers,
+]
 
 
 def migrate(path: Path, args: argparse.Namespace) -> tuple[str, str] | None:

@@ -63,3 +63,16 @@ def test_image_folder_records_need_their_tree(migrate, tmp_path: Path, capsys) -
     (path,) = results.iterdir()
     data = json.loads(path.read_text())["config"]["data"]
     assert data["fingerprint"] == create_dataset("imagefolder", str(ours)).fingerprint()
+
+
+def test_simsiam_records_from_before_proj_layers_say_they_ran_three(
+    migrate, tmp_path: Path
+) -> None:
+    fingerprint = create_dataset("digits").fingerprint()
+    data = DataConfig(fingerprint=fingerprint)
+    _write(tmp_path, RunConfig("simsiam", data=data, method_args={"proj_dim": 64}))
+    _write(tmp_path, RunConfig("simclr", data=data, method_args={"temperature": 0.5}))
+    assert migrate(["--results", str(tmp_path)]) == 0
+    records = [read_record(p)["config"] for p in tmp_path.iterdir()]
+    args = {c["method"]: c["method_args"] for c in records}
+    assert args == {"simsiam": {"proj_dim": 64, "proj_layers": 3}, "simclr": {"temperature": 0.5}}
