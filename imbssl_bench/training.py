@@ -26,6 +26,7 @@ from imbssl_bench.checkpoints import (
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.errors import UserError
+from imbssl_bench.methods.base import frozen_parameters_of
 from imbssl_bench.progress import LOSS_EVERY, NullReporter, Reporter, ReporterCallback
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ def make_trainer(
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=1,
-        callbacks=[*callbacks, *saving],
+        callbacks=[FrozenGradients(), *callbacks, *saving],
     )
 
 
@@ -335,6 +336,17 @@ class StageStats(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.earlier_wall_s = float(state_dict["wall_s"])
         self.loss = state_dict["loss"]
+
+
+class FrozenGradients(pl.Callback):
+    """Drops the gradients of the methods' `frozen_parameters` before each optimiser step
+    (after DDP has averaged them), so those parameters stay as they are."""
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        for p in frozen_parameters_of(pl_module):
+            p.grad = None
 
 
 class FiniteLoss(pl.Callback):
