@@ -9,14 +9,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import pytorch_lightning as pl
+import torch
+from lightly.transforms import SimCLRTransform
+from PIL import Image
+from torch import Tensor
 
 from imbssl_bench import launchers
+from imbssl_bench.augment import batched_views
 from imbssl_bench.checkpoints import checkpoint_epoch
+from imbssl_bench.datasets import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.launchers import SlurmOptions
+from imbssl_bench.training import RankAugmentation
 from tests.conftest import TINY_FLAGS, tiny_spec
 
 
@@ -108,3 +117,24 @@ def test_slurm_launcher_through_submitits_local_executor(tmp_path: Path) -> None
     )
     assert [r["status"] for r in records] == ["ok"], [r.get("error") for r in records]
     assert list((tmp_path / "slurm").iterdir())  # submitit's job folders and logs
+
+
+@pytest.mark.parametrize("augment", ["pil", "batched"])
+def test_each_rank_draws_its_own_augmentations(augment: str) -> None:
+    images = create_dataset("digits").load().train.images[:8]
+    transform = SimCLRTransform(input_size=16)
+    batched = batched_views(transform, 16)
+
+    def views(rank: int | None) -> Tensor:  # the first view of the 8 images, as `rank` sees it
+        pl.seed_everything(0, verbose=False)  # every process starts from the run's seed
+        if rank is not None:
+            trainer = SimpleNamespace(global_rank=rank)
+            RankAugmentation().on_train_start(trainer, None)  # type: ignore[arg-type]
+        if augment == "batched":
+            return batched(images)[0]
+        hwc = images.permute(0, 2, 3, 1).numpy()
+        return torch.stack([transform(Image.fromarray(x))[0] for x in hwc])
+
+    assert torch.equal(views(0), views(None))  # rank 0 and single processes: as before
+    assert not torch.equal(views(1), views(0))
+    assert torch.equal(views(1), views(1))  # and reproducible
