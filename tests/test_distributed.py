@@ -138,3 +138,14 @@ def test_each_rank_draws_its_own_augmentations(augment: str) -> None:
     assert torch.equal(views(0), views(None))  # rank 0 and single processes: as before
     assert not torch.equal(views(1), views(0))
     assert torch.equal(views(1), views(1))  # and reproducible
+
+
+def test_jobs_take_their_gpus_from_the_visible_ones(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (run,) = plan_grid(tiny_spec(), tmp_path)
+    monkeypatch.setattr(launchers, "_gpus", lambda run: 3)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6,7")  # e.g. a slurm allocation
+    pinned = [launchers._pinned_env(slot, 3, run)["CUDA_VISIBLE_DEVICES"] for slot in range(3)]
+    assert pinned == ["4", "6", "7"]
+    assert [launchers.gpu_slice("4,6,7,1", 4, slot, 2) for slot in range(2)] == ["4,6", "7,1"]
+    assert [launchers.gpu_slice(None, 4, slot, 2) for slot in range(2)] == ["0,1", "2,3"]
+    assert launchers.gpu_slice("GPU-a1, GPU-b2", 2, 1, 1) == "GPU-b2"  # UUIDs too
