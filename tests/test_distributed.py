@@ -45,6 +45,21 @@ def test_ddp_on_two_cpu_processes_keeps_the_global_batch(cli, tmp_path: Path, au
     assert not any((tmp_path / "two" / "checkpoints").iterdir())
 
 
+def test_ddp_trains_every_method_with_a_teacher_queue_bank_or_prototypes(tmp_path: Path) -> None:
+    """One grid, two runs at once, each on 2 gloo processes: state that DDP must keep in step
+    (momentum teachers, queues, memory banks, DINO's centre, SwAV's frozen prototypes)."""
+    command = [sys.executable, "-m", "imbssl_bench.cli", "run", "--dataset", "digits"]
+    command += ["--method", "byol,moco,nnclr,dino,swav", "--ratios", "1", *TINY_FLAGS]
+    command += ["--n-max", "13", "--probe-per-class", "20", "--accelerator", "cpu"]
+    command += ["--devices", "2", "--jobs", "2", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert sorted(r["method"] for r in records) == ["byol", "dino", "moco", "nnclr", "swav"]
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+    assert all(r["train"]["processes"] == 2 and r["train"]["steps"] == 2 for r in records)
+
+
 def test_a_batch_that_does_not_divide_among_processes_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     got = cli("run", "--method", "simclr", "--dataset", "digits", *TINY_FLAGS,
               "--batch-size", "63", "--devices", "2", "--accelerator", "cpu",
