@@ -62,14 +62,22 @@ def _settle(run: PlannedRun, before: int | None, why: str) -> dict[str, Any]:
     return read_record(run.path)
 
 
+def gpu_slice(visible: str | None, gpus: int, slot: int, per: int) -> str:
+    """``CUDA_VISIBLE_DEVICES`` for worker `slot` with `per` GPUs: its slice of the GPUs this
+    process sees (`visible`, the inherited ``CUDA_VISIBLE_DEVICES``, e.g. a slurm allocation;
+    None: all `gpus` of the machine)."""
+    ids = [v.strip() for v in visible.split(",")] if visible else [str(i) for i in range(gpus)]
+    return ",".join(ids[slot * per : (slot + 1) * per])
+
+
 def _pinned_env(slot: int, jobs: int, run: PlannedRun) -> dict[str, str]:
     env = dict(os.environ)
     if jobs == 1:
         return env
     env.pop("MASTER_PORT", None)  # each DDP worker's Lightning picks a free port of its own
-    if _gpus(run):
-        per = run.config.runtime.devices
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(slot * per + i) for i in range(per))
+    if gpus := _gpus(run):
+        visible = env.get("CUDA_VISIBLE_DEVICES")
+        env["CUDA_VISIBLE_DEVICES"] = gpu_slice(visible, gpus, slot, run.config.runtime.devices)
     else:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return env

@@ -24,7 +24,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from imbssl_bench.methods import Method
-from imbssl_bench.methods.base import begin_step_of, sgd_cosine
+from imbssl_bench.methods.base import begin_step_of, sgd_cosine, trainable_parameters
 
 
 @torch.no_grad()
@@ -110,7 +110,7 @@ class SAMModule(pl.LightningModule):
     def training_step(self, batch: tuple[list[Tensor], Tensor, Tensor], batch_idx: int) -> Tensor:
         views, targets, index = batch
         w = self.weights[index]
-        params = [p for p in self.parameters() if p.requires_grad]
+        params = trainable_parameters(self)  # not perturbed: the frozen ones (SwAV's prototypes)
         before = buffer_snapshot(self.method)
         unperturbed: list[Tensor] = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import time
 import warnings
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image
@@ -21,6 +23,7 @@ from imbssl_bench.checkpoints import AtomicCheckpointIO, epoch_checkpoints, resu
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.errors import UserError
+from imbssl_bench.methods.base import frozen_parameters_of
 from imbssl_bench.progress import LOSS_EVERY, NullReporter, Reporter, ReporterCallback
 
 if TYPE_CHECKING:
@@ -203,7 +206,7 @@ def make_trainer(
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=1,
-        callbacks=[*callbacks, *saving],
+        callbacks=[RankAugmentation(), FrozenGradients(), *callbacks, *saving],
     )
 
 
@@ -326,6 +329,34 @@ class StageStats(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.earlier_wall_s = float(state_dict["wall_s"])
         self.loss = state_dict["loss"]
+
+
+class RankAugmentation(pl.Callback):
+    """Gives each DDP process its own augmentation stream: every process starts from the
+    run's seed, so without this the i-th image of each process's batch would get the same
+    crop, flip and jitter. At the start of training, processes other than rank 0 reseed
+    torch, numpy and `random` from the state they share and their rank; rank 0 (and a single
+    process) draws exactly as before. DataLoader workers are seeded per rank by Lightning."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_rank == 0:
+            return
+        shared = int(torch.randint(2**31, ()))  # the same in every process
+        seed = int(np.random.SeedSequence([shared, trainer.global_rank]).generate_state(1)[0])
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+
+
+class FrozenGradients(pl.Callback):
+    """Drops the gradients of the methods' `frozen_parameters` before each optimiser step
+    (after DDP has averaged them), so those parameters stay as they are."""
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        for p in frozen_parameters_of(pl_module):
+            p.grad = None
 
 
 class FiniteLoss(pl.Callback):

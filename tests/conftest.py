@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,16 @@ TINY_FLAGS = [
     "--batch-size",
     "64",
 ]
+
+
+def wait_for_pauses(pause: Path, count: int, running: Callable[[], bool]) -> None:
+    """Until `count` processes of the toy method wait for `pause` (mid-training, checkpoint
+    written); fails when the grid stops `running` first, or after a generous deadline."""
+    deadline = time.monotonic() + 300
+    while len(list(pause.parent.glob(f"{pause.name}.*.waiting"))) < count:
+        assert running(), "the grid ended before its runs paused"
+        assert time.monotonic() < deadline, "the runs did not pause in 300 s"
+        time.sleep(0.05)
 
 
 def tiny_spec(**kw: object) -> GridSpec:
@@ -79,6 +91,27 @@ def toy_plugin(monkeypatch: pytest.MonkeyPatch):
     found = [*entry_points(group=registry.GROUP)]
     found.append(EntryPoint("toy", "tests.toy_method:Toy", registry.GROUP))
     monkeypatch.setattr(registry, "entry_points", lambda group: found)
+    registry.discover.cache_clear()
+    yield "toy"
+    registry.discover.cache_clear()
+
+
+@pytest.fixture
+def installed_toy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_root: Path
+) -> Iterator[str]:
+    """`tests/toy_method.py` installed as pip would, for this process and its subprocesses
+    (workers, CLI runs): a distribution's metadata with the entry point, on the path."""
+    import imbssl_bench.methods as registry
+
+    site = tmp_path / "site"
+    meta = site / "imbssl_bench_toy-0.0.dist-info"
+    meta.mkdir(parents=True)
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: imbssl-bench-toy\nVersion: 0.0\n")
+    (meta / "entry_points.txt").write_text(f"[{registry.GROUP}]\ntoy = tests.toy_method:Toy\n")
+    monkeypatch.syspath_prepend(str(site))
+    path = [str(site), str(repo_root), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
     registry.discover.cache_clear()
     yield "toy"
     registry.discover.cache_clear()

@@ -7,17 +7,25 @@ import json
 import signal
 import subprocess
 import sys
-import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import pytorch_lightning as pl
+import torch
+from lightly.transforms import SimCLRTransform
+from PIL import Image
+from torch import Tensor
 
 from imbssl_bench import launchers
-from imbssl_bench.checkpoints import checkpoint_epoch
+from imbssl_bench.augment import batched_views
+from imbssl_bench.datasets import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.launchers import SlurmOptions
-from tests.conftest import TINY_FLAGS, tiny_spec
+from imbssl_bench.training import RankAugmentation
+from tests.conftest import TINY_FLAGS, tiny_spec, wait_for_pauses
 
 
 @pytest.mark.parametrize("augment", ["pil", "batched"])
@@ -36,6 +44,21 @@ def test_ddp_on_two_cpu_processes_keeps_the_global_batch(cli, tmp_path: Path, au
     assert not (tmp_path / "two" / "checkpoints").exists()
 
 
+def test_ddp_trains_every_method_with_a_teacher_queue_bank_or_prototypes(tmp_path: Path) -> None:
+    """One grid, two runs at once, each on 2 gloo processes: state that DDP must keep in step
+    (momentum teachers, queues, memory banks, DINO's centre, SwAV's frozen prototypes)."""
+    command = [sys.executable, "-m", "imbssl_bench.cli", "run", "--dataset", "digits"]
+    command += ["--method", "byol,moco,nnclr,dino,swav", "--ratios", "1", *TINY_FLAGS]
+    command += ["--n-max", "13", "--probe-per-class", "20", "--accelerator", "cpu"]
+    command += ["--devices", "2", "--jobs", "2", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert sorted(r["method"] for r in records) == ["byol", "dino", "moco", "nnclr", "swav"]
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+    assert all(r["train"]["processes"] == 2 and r["train"]["steps"] == 2 for r in records)
+
+
 def test_a_batch_that_does_not_divide_among_processes_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     got = cli("run", "--method", "simclr", "--dataset", "digits", *TINY_FLAGS,
               "--batch-size", "63", "--devices", "2", "--accelerator", "cpu",
@@ -43,14 +66,22 @@ def test_a_batch_that_does_not_divide_among_processes_is_refused(cli, tmp_path: 
     assert got.code == 2 and "must divide among 2 training processes" in got.err
 
 
-def test_jobs_run_at_once_each_writing_its_record(tmp_path: Path) -> None:
-    spec = tiny_spec(ratios=(10.0, 100.0))
-    records = run_grid(plan_grid(spec, tmp_path), jobs=2)
+def test_jobs_run_at_once_each_writing_its_record(tmp_path: Path, installed_toy: str) -> None:
+    pause = tmp_path / "go"
+    spec = tiny_spec(
+        methods=(installed_toy,), ratios=(10.0, 100.0), epochs=2,
+        method_args={"pause_file": str(pause)},
+    )  # fmt: skip
+    plan = plan_grid(spec, tmp_path / "runs")
+    with ThreadPoolExecutor(1) as pool:
+        grid = pool.submit(run_grid, plan, jobs=2)
+        try:
+            wait_for_pauses(pause, 2, lambda: not grid.done())  # both runs are training at once
+        finally:
+            pause.touch()
+        records = grid.result()
     assert [r["status"] for r in records] == ["ok"] * 2, [r.get("error") for r in records]
-    assert len(list(tmp_path.glob("*.json"))) == 2
-    first, second = records[:2]  # started together: each began before the other finished
-    assert first["started_at"] < second["finished_at"]
-    assert second["started_at"] < first["finished_at"]
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 2
 
 
 def test_a_worker_that_dies_without_a_record_gets_a_failed_one(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -72,20 +103,15 @@ def test_more_jobs_than_gpus_and_several_nodes_are_refused(tmp_path, monkeypatch
     assert not list(tmp_path.glob("*.json"))
 
 
-def test_ctrl_c_with_jobs_stops_the_workers_and_the_rerun_resumes(tmp_path: Path) -> None:
-    out = tmp_path / "runs"
-    command = [sys.executable, "-m", "imbssl_bench.cli", "run", "--method", "simsiam"]
-    command += ["--ratios", "10,100", "--dataset", "digits", *TINY_FLAGS, "--epochs", "8"]
-    command += ["--jobs", "2", "--out", str(out)]
+def test_ctrl_c_with_jobs_stops_the_workers_and_the_rerun_resumes(
+    tmp_path: Path, installed_toy: str
+) -> None:
+    out, pause = tmp_path / "runs", tmp_path / "go"
+    command = [sys.executable, "-m", "imbssl_bench.cli", "run", "--method", installed_toy]
+    command += ["--ratios", "10,100", "--dataset", "digits", *TINY_FLAGS, "--epochs", "2"]
+    command += ["--method-arg", f"pause_file={pause}", "--jobs", "2", "--out", str(out)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    ckpts: list[Path] = []
-    while proc.poll() is None and time.monotonic() < deadline:  # both runs past epoch 1
-        ckpts = list((out / "checkpoints").glob("*/base/last.ckpt"))
-        if len(ckpts) == 2 and all((checkpoint_epoch(c) or 0) >= 1 for c in ckpts):
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, "the grid finished before it could be interrupted"
+    wait_for_pauses(pause, 2, lambda: proc.poll() is None)  # in epoch 2: cannot finish
     proc.send_signal(signal.SIGINT)  # Ctrl+C (workers have their own sessions)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -94,11 +120,12 @@ def test_ctrl_c_with_jobs_stops_the_workers_and_the_rerun_resumes(tmp_path: Path
     for payload in (out / "checkpoints").glob("*/run.json"):  # no worker left running
         ps = subprocess.run(["pgrep", "-f", str(payload)], capture_output=True, text=True)
         assert not ps.stdout.strip(), ps.stdout
+    pause.touch()
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     records = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert sorted(r["status"] for r in records) == ["ok", "ok"]
-    assert all(r["train"]["resumed_from_epoch"] for r in records), "resumed from the checkpoints"
+    assert [r["train"]["resumed_from_epoch"] for r in records] == [1, 1]
 
 
 def test_slurm_launcher_through_submitits_local_executor(tmp_path: Path) -> None:
@@ -108,3 +135,35 @@ def test_slurm_launcher_through_submitits_local_executor(tmp_path: Path) -> None
     )
     assert [r["status"] for r in records] == ["ok"], [r.get("error") for r in records]
     assert list((tmp_path / "slurm").iterdir())  # submitit's job folders and logs
+
+
+@pytest.mark.parametrize("augment", ["pil", "batched"])
+def test_each_rank_draws_its_own_augmentations(augment: str) -> None:
+    images = create_dataset("digits").load().train.images[:8]
+    transform = SimCLRTransform(input_size=16)
+    batched = batched_views(transform, 16)
+
+    def views(rank: int | None) -> Tensor:  # the first view of the 8 images, as `rank` sees it
+        pl.seed_everything(0, verbose=False)  # every process starts from the run's seed
+        if rank is not None:
+            trainer = SimpleNamespace(global_rank=rank)
+            RankAugmentation().on_train_start(trainer, None)  # type: ignore[arg-type]
+        if augment == "batched":
+            return batched(images)[0]
+        hwc = images.permute(0, 2, 3, 1).numpy()
+        return torch.stack([transform(Image.fromarray(x))[0] for x in hwc])
+
+    assert torch.equal(views(0), views(None))  # rank 0 and single processes: as before
+    assert not torch.equal(views(1), views(0))
+    assert torch.equal(views(1), views(1))  # and reproducible
+
+
+def test_jobs_take_their_gpus_from_the_visible_ones(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    (run,) = plan_grid(tiny_spec(), tmp_path)
+    monkeypatch.setattr(launchers, "_gpus", lambda run: 3)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6,7")  # e.g. a slurm allocation
+    pinned = [launchers._pinned_env(slot, 3, run)["CUDA_VISIBLE_DEVICES"] for slot in range(3)]
+    assert pinned == ["4", "6", "7"]
+    assert [launchers.gpu_slice("4,6,7,1", 4, slot, 2) for slot in range(2)] == ["4,6", "7,1"]
+    assert [launchers.gpu_slice(None, 4, slot, 2) for slot in range(2)] == ["0,1", "2,3"]
+    assert launchers.gpu_slice("GPU-a1, GPU-b2", 2, 1, 1) == "GPU-b2"  # UUIDs too

@@ -15,7 +15,7 @@ from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.datasets import create_dataset
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import create_method, method_names
-from imbssl_bench.training import train_loader
+from imbssl_bench.training import FrozenGradients, train_loader
 from tests.conftest import tiny_spec
 
 
@@ -109,9 +109,13 @@ def test_swav_prototypes_stay_normalised_and_frozen_in_the_first_epoch() -> None
     m.begin_step(0, 10, 0)
     w = m.prototypes.heads[0].weight
     assert torch.allclose(w.norm(dim=1), torch.ones(len(w)), atol=1e-5)
-    assert not w.requires_grad
+    assert w.requires_grad  # in the graph (DDP wants every parameter every step) ...
+    assert any(p is w for p in m.frozen_parameters())  # ... but its gradient is dropped:
+    w.grad = torch.ones_like(w)
+    FrozenGradients().on_before_optimizer_step(None, m, None)  # type: ignore[arg-type]
+    assert w.grad is None
     m.begin_step(5, 10, 1)
-    assert w.requires_grad
+    assert w.requires_grad and not m.frozen_parameters()
 
 
 def test_every_builtin_method_runs_one_tiny_epoch_and_writes_a_record(tmp_path: Path) -> None:

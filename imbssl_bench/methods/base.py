@@ -9,6 +9,8 @@ it). `training_loss` must not call `self.log` (variants wrap the method in their
 LightningModule). The step receives ``(views, targets, indices)``. Methods with momentum
 teachers, memory banks or prototypes override `before_step`, which the harness calls once per
 optimisation step (also under variants that compute the loss twice per step, such as rwSAM).
+A method that keeps parameters fixed for a while lists them in `frozen_parameters` rather than
+toggling ``requires_grad`` (which breaks DDP).
 The harness gives a method a headless backbone, the feature dimension, the training config,
 the number of classes and, before every step, `step`, `total_steps` and `epoch`; the Trainer
 owns the loop, devices and precision. See docs/plugins.md.
@@ -113,6 +115,13 @@ class Method(pl.LightningModule):
         State that the loss itself advances (memory banks, centres) must live in buffers: the
         rwSAM step restores buffers so that it advances once per step."""
 
+    def frozen_parameters(self) -> list[nn.Parameter]:
+        """Parameters this step must not update (e.g. SwAV's prototypes in its first epoch):
+        the harness drops their gradients before the optimiser step, so they stay as they are
+        (no weight decay, no momentum), as with ``requires_grad=False``; but they stay in the
+        graph, which DDP needs (it expects the same parameters to get gradients every step)."""
+        return []
+
     def begin_step(self, step: int, total_steps: int, epoch: int) -> None:
         """Called by the harness (or a variant's wrapper) before every optimisation step."""
         self.step, self.total_steps, self.epoch = step, max(1, total_steps), epoch
@@ -159,6 +168,17 @@ def begin_step_of(method: Method, module: pl.LightningModule) -> None:
         int(total) if total != float("inf") else 1,
         int(trainer.current_epoch),
     )
+
+
+def frozen_parameters_of(module: nn.Module) -> list[nn.Parameter]:
+    """The `Method.frozen_parameters` of every method inside `module` (itself included)."""
+    return [p for m in module.modules() if isinstance(m, Method) for p in m.frozen_parameters()]
+
+
+def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters this step updates: those that require gradients, less the frozen ones."""
+    frozen = {id(p) for p in frozen_parameters_of(module)}
+    return [p for p in module.parameters() if p.requires_grad and id(p) not in frozen]
 
 
 def sgd_cosine(params: Iterable[nn.Parameter], cfg: TrainConfig, epochs: int | None) -> Any:

@@ -15,7 +15,7 @@ from lightly.loss.swav_loss import sinkhorn
 from lightly.models.modules import SwaVProjectionHead, SwaVPrototypes
 from lightly.transforms import SwaVTransform
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
 from imbssl_bench.config import check_range
 from imbssl_bench.methods.base import Method
@@ -67,7 +67,12 @@ class SwaV(Method):
 
     def before_step(self) -> None:
         self.prototypes.normalize()
-        self.prototypes.requires_grad_(self.epoch >= self.args.freeze_prototypes_epochs)
+
+    def frozen_parameters(self) -> list[nn.Parameter]:
+        """The prototypes during the first epochs (Lightly's `n_steps_frozen_prototypes`,
+        counted in epochs, without its ``requires_grad`` toggle that DDP rejects)."""
+        frozen = self.epoch < self.args.freeze_prototypes_epochs
+        return list(self.prototypes.parameters()) if frozen else []
 
     def per_example_loss(self, views: list[Tensor], targets: Tensor) -> Tensor:
         a: SwaVArgs = self.args
