@@ -92,11 +92,10 @@ def row_label(row: tuple, name: str | None = None) -> str:
 
 
 SHOWN_ELSEWHERE = {"method", "variant", "train.epochs", "train.batch_size"}  # own columns
-PEERS = {  # options compared only among rows that share these fields
-    "method_args": ("method",),
-    "plugins": ("method",),
-    "variant_args": ("method", "variant"),
-}
+# Fields are compared among rows that share these fields (a method's rows, a variant's rows),
+# so a row is named only by what tells it from rows that look alike; data fields across the table.
+PEERS = {"method_args": ("method",), "plugins": ("method",), "data": ()}
+DEFAULT_PEERS = ("method", "variant")
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -113,7 +112,7 @@ def _differing(flats: dict[tuple, dict[str, Any]]) -> dict[tuple, list[str]]:
     """Per row, the identity fields whose value differs among the row's peers."""
     out: dict[tuple, list[str]] = {row: [] for row in flats}
     for path in sorted({p for f in flats.values() for p in f} - SHOWN_ELSEWHERE):
-        by = PEERS.get(path.split(".")[0], ())
+        by = PEERS.get(path.split(".")[0], DEFAULT_PEERS)
         groups: dict[tuple, list[tuple]] = defaultdict(list)
         for row, flat in flats.items():
             groups[tuple(flat.get(k) for k in by)].append(row)

@@ -130,6 +130,8 @@ def test_rows_are_keyed_by_the_whole_config_and_labelled_by_what_differs() -> No
     assert rows[0].startswith("| simclr · temperature=0.2 | base |") and "| 80.0 / " in rows[0]
     assert rows[1].startswith("| simclr · temperature=0.5 | base |") and "| 60.0 / " in rows[1]
     assert "| simsiam | base |" in md  # nothing differs among simsiam rows: a bare name
+    other_lr = _with(record("simsiam", 1, 0, 0.7), "train", lr=0.06)  # another method's rows
+    assert "| simsiam | base |" in lb.render([cold, warm, other_lr])  # are not its peers
     fast = _with(record("simclr", 1, 2, 0.5), "train", lr=0.5, precision="bf16-mixed")
     labels = lb.row_names(lb.group_rows([cold, fast]))
     assert sorted(labels.values()) == [
