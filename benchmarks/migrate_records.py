@@ -44,7 +44,7 @@ import numpy as np
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import create_dataset
 from imbssl_bench.errors import UserError
-from imbssl_bench.records import read_record, write_record
+from imbssl_bench.records import read_record, record_files, write_record
 
 Record = dict[str, Any]
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     renamed = 0
     try:
-        for path in sorted(args.results.rglob("*.json")):
+        for path in record_files(args.results):
             change = migrate(path, args)
             if change:
                 renamed += 1

@@ -4,14 +4,36 @@ Data flows one way: config -> dataset -> imbalanced subset -> method (plugin) ->
 training -> frozen features -> probes -> metrics -> JSON record -> leaderboard.
 """
 
+import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
 
-try:
-    __version__ = version("imbssl-bench")  # one source: pyproject.toml's `version`
-except PackageNotFoundError:  # a checkout on sys.path that was never installed
-    __version__ = "unknown"
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _version() -> str:
+    """One source, pyproject.toml's `version`: read from the checkout this package runs from
+    (an editable install's metadata keeps the version it was installed at), else from the
+    installed metadata."""
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        project = tomllib.loads(pyproject.read_text())["project"]
+        if project["name"] == "imbssl-bench":
+            return str(project["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # an installed package: no pyproject.toml beside it
+    try:
+        return version("imbssl-bench")
+    except PackageNotFoundError:  # a checkout on sys.path that was never installed
+        return "unknown"
+
+
+__version__ = _version()
 
 __all__ = ["RunConfig", "UserError", "__version__"]

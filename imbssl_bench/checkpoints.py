@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import pickle
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,12 +61,26 @@ def resume_path(folder: Path | None) -> Path | None:
     return path if path.is_file() else None
 
 
+# What a damaged or foreign file raises when loaded; an I/O error (a flaky network file system)
+# is not among them: it fails the run and the checkpoint stays for --retry-failed.
+UNREADABLE = (
+    pickle.UnpicklingError,
+    RuntimeError,
+    EOFError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    zipfile.BadZipFile,
+)
+
+
 def checkpoint_epoch(path: Path) -> int | None:
-    """The number of epochs a checkpoint has finished (None if it cannot be read)."""
+    """The number of epochs a checkpoint has finished (None if it is damaged or foreign)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         return int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
-    except Exception:
+    except UNREADABLE:
         return None
 
 
@@ -71,14 +88,20 @@ def resume_point(
     folder: Path | None, note: Callable[[str], None]
 ) -> tuple[Path | None, int | None]:
     """The stage's ``last.ckpt`` and the epochs it finished, or ``(None, None)``. An unreadable
-    one is said in one `note` line naming it, then deleted: the stage trains from the start."""
+    one is said in one `note` line naming it and set aside as ``last.ckpt.unreadable`` (never
+    deleted): the stage trains from the start."""
     path = resume_path(folder)
     if path is None:
         return None, None
     epoch = checkpoint_epoch(path)
     if epoch is None:
-        note(f"checkpoint {path} is unreadable: training this stage from the start")
-        path.unlink(missing_ok=True)  # every DDP rank sees it
+        kept = path.with_name(f"{LAST}.unreadable")
+        note(
+            f"checkpoint {path} is unreadable (kept as {kept.name}): training this stage "
+            "from the start"
+        )
+        with contextlib.suppress(FileNotFoundError):  # every DDP rank sees it
+            os.replace(path, kept)
         return None, None
     return path, epoch
 

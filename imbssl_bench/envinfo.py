@@ -49,14 +49,19 @@ def _git(root: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+CODE_PATHS = ("imbssl_bench", "pyproject.toml")
+
+
 def git_commit() -> str | None:
-    """The commit of the checkout this package runs from, ``-dirty`` when tracked files
-    changed; None when it is not a git checkout (an installed package) or git is missing."""
+    """The commit of the checkout this package runs from, ``-dirty`` when tracked code files
+    (`CODE_PATHS`) changed; None when it is not a git checkout (an installed package) or git
+    is missing."""
     root = Path(__file__).resolve().parent.parent
     try:
         if Path(_git(root, "rev-parse", "--show-toplevel")).resolve() != root:
             return None  # a package installed inside some other repository
-        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+        # code only: edited records or leaderboard files do not make the code dirty
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
         return _git(root, "rev-parse", "HEAD") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -68,6 +73,12 @@ def code_version() -> dict[str, str | None]:
     from imbssl_bench import __version__
 
     return {"version": __version__, "commit": git_commit()}
+
+
+def code_label() -> str:
+    """``version@commit`` of this process's code (``version@unknown`` outside a checkout)."""
+    code = code_version()
+    return f"{code['version']}@{code['commit'] or 'unknown'}"
 
 
 def run_plugins(method: str, backbone: str) -> dict[str, dict[str, str | None]]:

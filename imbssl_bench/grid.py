@@ -382,8 +382,8 @@ def share_base_weights(plan: list[PlannedRun], out_dir: Path) -> list[PlannedRun
     to_train = {p.run_id for p in plan if p.config.variant == "base" and p.status != "ok"}
     shared = set()
     for i, p in enumerate(plan):
-        if not VARIANTS.get(p.config.variant).needs_base_weights:
-            continue
+        if not VARIANTS.get(p.config.variant).needs_base_weights or p.status == "ok":
+            continue  # a finished variant reads no weights
         base_id = base_run_id(p.config)
         path = weights_path(out_dir, base_id)
         if base_id in to_train or path.is_file():
@@ -434,6 +434,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     reset_peak_memory()
     reporter.stage("loading data")
     source = create_dataset(cfg.data.dataset, cfg.runtime.data_root)
+    check_same_data(cfg, source)
     data = source.load()
     targets = source.train_targets()
     pool_idx, val_idx = holdout_split(targets, cfg.data.val_per_class)
@@ -502,6 +503,18 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "finished_at": _now(),
         "env": collect_env(device, cfg.plugins),
     }
+
+
+def check_same_data(cfg: RunConfig, source: DatasetSource) -> None:
+    """The data a run trains on is the data its run id names: it may have changed between
+    planning and execution (a long grid, a slurm queue)."""
+    found = source.fingerprint() or None
+    if cfg.data.fingerprint is not None and found != cfg.data.fingerprint:
+        raise UserError(
+            f"the {cfg.data.dataset} data at '{cfg.runtime.data_root}' changed since the grid "
+            f"was planned (fingerprint {found}, planned {cfg.data.fingerprint}); run the "
+            "command again to plan it on the data as it is now"
+        )
 
 
 def failed_record(run: PlannedRun, exc: BaseException, wall_s: float) -> dict[str, Any]:

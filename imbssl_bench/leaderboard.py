@@ -20,7 +20,7 @@ from typing import Any
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.records import code_version, load_records
+from imbssl_bench.records import load_records, record_version
 
 TITLE = "# imbssl-bench leaderboard"
 
@@ -157,7 +157,7 @@ def row_names(rows: dict[tuple, list[dict[str, Any]]]) -> dict[tuple, str]:
 
 
 def _versions(records: list[dict[str, Any]]) -> list[str]:
-    return sorted({code_version(r) for r in records})
+    return sorted({record_version(r) for r in records})
 
 
 def plot_name(key: tuple) -> str:

@@ -159,7 +159,7 @@ def _problem(record: dict[str, Any]) -> str | None:
     return None
 
 
-def code_version(record: dict[str, Any]) -> str:
+def record_version(record: dict[str, Any]) -> str:
     """The package version that wrote `record` (``env.code.version``), or "unknown"."""
     code = record.get("env", {}).get("code") or {}
     return code.get("version") or "unknown"
@@ -168,9 +168,23 @@ def code_version(record: dict[str, Any]) -> str:
 def other_versions(paths: list[Path], current: str) -> Counter[str]:
     """How many of the records at `paths` a package version other than `current` wrote, by
     version ("unknown" for records without ``env.code``)."""
-    versions = Counter(code_version(read_record(p)) for p in paths)
+    versions = Counter(record_version(read_record(p)) for p in paths)
     versions.pop(current, None)
     return versions
+
+
+# The harness's own folders beside the records: epoch checkpoints (with a worker's run.json, kept
+# by a failed run for --retry-failed), kept base weights, slurm logs. Never records.
+WORK_FOLDERS = ("checkpoints", "weights", "slurm")
+
+
+def record_files(results_dir: Path) -> list[Path]:
+    """The ``*.json`` files under `results_dir` (recursively), outside `WORK_FOLDERS`."""
+    return [
+        p
+        for p in sorted(Path(results_dir).rglob("*.json"))
+        if not set(p.relative_to(results_dir).parts[:-1]) & set(WORK_FOLDERS)
+    ]
 
 
 def load_records(results_dir: Path) -> list[dict[str, Any]]:
@@ -181,5 +195,5 @@ def load_records(results_dir: Path) -> list[dict[str, Any]]:
             f"results folder '{results_dir}' does not exist; run `imbssl-bench run "
             "--out DIR` first or pass --results DIR"
         )
-    records = [read_record(p) for p in sorted(results_dir.rglob("*.json"))]
+    records = [read_record(p) for p in record_files(results_dir)]
     return sorted(records, key=lambda r: r["run_id"])

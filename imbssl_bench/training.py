@@ -22,6 +22,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from imbssl_bench.checkpoints import AtomicCheckpointIO, epoch_checkpoints, resume_point
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.envinfo import code_label
 from imbssl_bench.errors import UserError
 from imbssl_bench.methods.base import frozen_parameters_of
 from imbssl_bench.progress import LOSS_EVERY, NullReporter, Reporter, ReporterCallback
@@ -62,6 +63,9 @@ class TrainStats:
     wall_s: float  # of the whole stage: a resumed stage adds the time its checkpoint had
     resumed_from_epoch: int | None = None  # the epochs its checkpoint had finished
     processes: int = 1  # training processes (DDP world size), each with batch_size / processes
+    # the code (version@commit) of every process that trained this stage, in order: a stage
+    # resumed from a checkpoint written by other code says so ("unknown": before 0.2.0)
+    trained_by: tuple[str, ...] = ()
 
 
 def _batch_size(cfg: RunConfig, split: ImageSplit) -> int:
@@ -306,6 +310,7 @@ def fit(
         round(stage.earlier_wall_s + time.perf_counter() - start, 3),
         resumed_from,
         int(trainer.world_size),
+        stage.trained_by(),
     )
 
 
@@ -315,8 +320,15 @@ class StageStats(pl.Callback):
 
     def __init__(self, start: float) -> None:
         self.earlier_wall_s = 0.0  # spent before the checkpoint this process resumed from
+        self.earlier_code: tuple[str, ...] = ()  # the code that wrote that checkpoint
         self.loss: float | None = None
         self._start = start  # `time.perf_counter()` when this process began the stage
+
+    def trained_by(self) -> tuple[str, ...]:
+        mine = code_label()
+        return (
+            self.earlier_code if self.earlier_code[-1:] == (mine,) else (*self.earlier_code, mine)
+        )
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loss = trainer.callback_metrics.get("train_loss_epoch")  # one read per epoch
@@ -324,11 +336,12 @@ class StageStats(pl.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         wall = self.earlier_wall_s + time.perf_counter() - self._start
-        return {"wall_s": wall, "loss": self.loss}
+        return {"wall_s": wall, "loss": self.loss, "trained_by": list(self.trained_by())}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.earlier_wall_s = float(state_dict["wall_s"])
         self.loss = state_dict["loss"]
+        self.earlier_code = tuple(state_dict.get("trained_by", ("unknown",)))
 
 
 class RankAugmentation(pl.Callback):

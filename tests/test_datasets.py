@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,33 @@ def test_content_fingerprint_changes_run_ids_and_is_cached(tmp_path: Path) -> No
 def test_digits_fingerprint_is_a_hash_of_its_arrays() -> None:
     fp = create_dataset("digits").fingerprint()
     assert len(fp) == 12 and fp == create_dataset("digits").fingerprint()
+
+
+def test_a_file_changed_in_place_with_its_mtime_set_back_is_hashed_again(tmp_path: Path) -> None:
+    from imbssl_bench.datasets.filehash import file_hashes
+
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"aaaa")
+    st = f.stat()
+    (before,) = file_hashes(tmp_path, [f])
+    f.write_bytes(b"aaab")  # same size; `cp -p`, `rsync -a` or `unzip` restore the mtime:
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (after,) = file_hashes(tmp_path, [f])
+    assert after[0] == before[0] and after[1] != before[1]
+
+
+def test_data_that_changed_after_planning_is_refused(tmp_path: Path) -> None:
+    from imbssl_bench.grid import plan_grid, run_grid
+    from tests.conftest import tiny_spec
+
+    root = make_folder(tmp_path / "data", {"cat": 3, "ant": 3})
+    spec = tiny_spec(dataset="imagefolder", data_root=str(root), image_size=None)
+    plan = plan_grid(spec, tmp_path / "runs")
+    image = root / "train" / "cat" / "001.png"
+    pixels = np.asarray(Image.open(image)).copy()
+    pixels[0, 0] ^= 1
+    Image.fromarray(pixels).save(image)
+    create_dataset.cache_clear()  # the run executes in another process (a worker, slurm)
+    with pytest.raises(UserError, match="changed since the grid was planned"):
+        run_grid(plan)
+    assert not list((tmp_path / "runs").glob("*.json"))

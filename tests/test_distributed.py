@@ -24,6 +24,7 @@ from imbssl_bench.datasets import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.launchers import SlurmOptions
+from imbssl_bench.records import load_records
 from imbssl_bench.training import RankAugmentation
 from tests.conftest import TINY_FLAGS, tiny_spec, wait_for_pauses
 
@@ -90,6 +91,9 @@ def test_a_worker_that_dies_without_a_record_gets_a_failed_one(tmp_path, monkeyp
     record = launchers.Workers().run(run)
     assert record is not None and record["status"] == "failed"
     assert "worker exited with code 1" in record["error"]
+    # its payload (checkpoints/<run id>/run.json) stays for --retry-failed and is no record
+    assert list((tmp_path / "checkpoints").rglob("run.json"))
+    assert [r["run_id"] for r in load_records(tmp_path)] == [run.run_id]
 
 
 def test_more_jobs_than_gpus_and_several_nodes_are_refused(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

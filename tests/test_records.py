@@ -161,12 +161,13 @@ def test_plugins_enter_the_identity_and_built_ins_do_not(tmp_path: Path, toy_plu
 
 
 def test_code_version_names_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
-    from importlib.metadata import version
+    import tomllib
 
     from imbssl_bench import envinfo
 
-    code = envinfo.code_version()
-    assert code["version"] == version("imbssl-bench")
+    code = envinfo.code_version()  # the checkout's version, even if the install is older
+    pyproject = Path(envinfo.__file__).parents[1] / "pyproject.toml"
+    assert code["version"] == tomllib.loads(pyproject.read_text())["project"]["version"]
     commit = envinfo.git_commit()
     assert commit is not None and len(commit.removesuffix("-dirty")) == 40
     monkeypatch.setenv("PATH", "")  # no git: silently no commit

@@ -18,6 +18,7 @@ from imbssl_bench.backbones import create_backbone
 from imbssl_bench.checkpoints import checkpoint_epoch
 from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.datasets import create_dataset
+from imbssl_bench.envinfo import code_label
 from imbssl_bench.grid import checkpoint_dir, plan_grid, run_grid
 from imbssl_bench.methods import create_method
 from imbssl_bench.progress import NullReporter
@@ -69,8 +70,10 @@ def test_an_unreadable_checkpoint_is_named_in_one_line_and_the_stage_retrains(
     notes = Notes()
     stats = fit(method(), split, cfg, 16, notes, checkpoint_dir=tmp_path)
     assert notes.lines == [
-        f"checkpoint {tmp_path / 'last.ckpt'} is unreadable: training this stage from the start"
+        f"checkpoint {tmp_path / 'last.ckpt'} is unreadable (kept as last.ckpt.unreadable): "
+        "training this stage from the start"
     ]
+    assert (tmp_path / "last.ckpt.unreadable").read_bytes() == b"not a checkpoint"
     assert stats.resumed_from_epoch is None and stats.steps == 2
     assert checkpoint_epoch(tmp_path / "last.ckpt") == 1
 
@@ -97,6 +100,7 @@ def test_a_failed_run_keeps_its_checkpoint_and_the_retry_resumes_it(
     assert [p.status for p in plan] == ["failed"]
     (ok,) = run_grid(plan, notes, retry_failed=True)
     assert ok["status"] == "ok" and ok["train"]["resumed_from_epoch"] == 1
+    assert ok["train"]["trained_by"] == [code_label()]  # one code, two processes
     assert len(notes.lines) == 1 and "resumed from its checkpoint after epoch 1/2" in notes.lines[0]
     assert not (tmp_path / "checkpoints").exists()  # deleted with the ok record, folder and all
 
@@ -131,3 +135,17 @@ def test_kill_9_then_the_same_command_resumes(tmp_path: Path, installed_toy: str
     assert len(records) == 4 and not list(out.glob(".*.tmp"))
     assert all(finished[p.name] == p.read_bytes() for p in records if p.name in finished)
     assert not (out / "checkpoints").exists()
+
+
+def test_a_stage_says_which_code_trained_it() -> None:
+    from imbssl_bench.envinfo import code_label
+    from imbssl_bench.training import StageStats
+
+    fresh = StageStats(time.perf_counter())
+    assert fresh.trained_by() == (code_label(),)
+    resumed = StageStats(time.perf_counter())  # from a checkpoint written before 0.2.0
+    resumed.load_state_dict({"wall_s": 1.0, "loss": 0.5})
+    assert resumed.trained_by() == ("unknown", code_label())
+    again = StageStats(time.perf_counter())  # the same code resuming twice: said once
+    again.load_state_dict(resumed.state_dict())
+    assert again.trained_by() == ("unknown", code_label())

@@ -1,9 +1,10 @@
-"""Content hashes of data files, computed once and cached by path, size and mtime.
+"""Content hashes of data files, computed once and cached by path, size, mtime, ctime and inode.
 
 The cache is one small JSON file per data folder in the user's cache directory
 (``$IMBSSL_BENCH_CACHE``, else ``$XDG_CACHE_HOME/imbssl-bench``, else ``~/.cache/imbssl-bench``),
-never inside the data tree, which may be read-only. A file whose size or mtime changed is hashed
-again; an unwritable cache only costs the hashing next time.
+never inside the data tree, which may be read-only. A file whose size, mtime, ctime or inode
+changed is hashed again (the ctime cannot be set back, as ``cp -p``, ``rsync -a`` or ``unzip`` do
+with the mtime); an unwritable cache only costs the hashing next time.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def file_hashes(folder: Path, files: list[Path]) -> list[tuple[int, str]]:
     cache_path = _cache_file(folder)
     cached = _read_cache(cache_path)
     keys = [f.relative_to(folder).as_posix() for f in files]
-    stats = [[st.st_size, st.st_mtime_ns] for st in map(os.stat, files)]
-    cache = {k: cached[k] for k, st in zip(keys, stats, strict=True) if cached.get(k, [])[:2] == st}
+    stats = [_stat_key(os.stat(f)) for f in files]
+    cache = {k: cached[k] for k, st in zip(keys, stats, strict=True) if _hit(cached.get(k), st)}
     stale = [i for i, k in enumerate(keys) if k not in cache]
     with ThreadPoolExecutor(max_workers=8) as pool:
         digests = pool.map(_digest, [files[i] for i in stale], chunksize=64)
@@ -62,7 +63,21 @@ def file_hashes(folder: Path, files: list[Path]) -> list[tuple[int, str]]:
             cache[keys[i]] = [*stats[i], digest]
     if cache.keys() != cached.keys() or stale:
         _write_cache(cache_path, cache)
-    return [(st[0], cache[k][2]) for k, st in zip(keys, stats, strict=True)]
+    return [(st[0], cache[k][-1]) for k, st in zip(keys, stats, strict=True)]
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _hit(entry: object, key: list[int]) -> bool:
+    """A cache entry ``[*key, digest]`` for this exact file state (other shapes: a miss)."""
+    return (
+        isinstance(entry, list)
+        and len(entry) == len(key) + 1
+        and entry[:-1] == key
+        and isinstance(entry[-1], str)
+    )
 
 
 def _write_cache(path: Path, cache: dict[str, list]) -> None:

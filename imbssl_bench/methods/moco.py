@@ -44,7 +44,9 @@ class MoCo(MomentumTeacher, Method):
         self.projection_head = MoCoProjectionHead(self.feature_dim, a.hidden_dim, a.out_dim)
         self.backbone_momentum = momentum_copy(self.backbone)
         self.projection_head_momentum = momentum_copy(self.projection_head)
-        self.criterion = NTXentLoss(a.temperature, memory_bank_size=(a.memory_bank_size, a.out_dim))
+        self.criterion = NTXentLoss(  # under DDP the queue takes every process's keys
+            a.temperature, memory_bank_size=(a.memory_bank_size, a.out_dim), gather_distributed=True
+        )
         self.criterion.cross_entropy = nn.CrossEntropyLoss(reduction="none")  # per query row
 
     def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:

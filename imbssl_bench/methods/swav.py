@@ -84,7 +84,12 @@ class SwaV(Method):
         rows = scores[0].new_zeros(len(scores[0]))
         for i in range(2):  # codes of the two full-size views
             with torch.no_grad():
-                q = sinkhorn(scores[i].detach(), a.sinkhorn_iterations, a.sinkhorn_epsilon)
+                q = sinkhorn(
+                    scores[i].detach(),
+                    a.sinkhorn_iterations,
+                    a.sinkhorn_epsilon,
+                    gather_distributed=True,  # codes balanced over the global batch
+                )
             swapped = [-(q * lp).sum(dim=1) for v, lp in enumerate(log_p) if v != i]
             rows = rows + torch.stack(swapped).sum(0) / (len(views) - 1)
         return rows / 2
