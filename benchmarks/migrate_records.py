@@ -7,8 +7,8 @@ finds them and would train them again. This script migrates them instead: for ea
 ``config_hash`` and ``run_id`` with `RunConfig`, writes the record under its new file name
 (atomically, beside the old one) and removes the old file. Metrics and every other field are
 left as they are. It prints one line per renamed record; records already current are skipped,
-so running it twice is harmless. Weights files named by an old run id (``weights/``) are not
-renamed.
+so running it twice is harmless. The run's checkpoint folder and kept weights (named by its
+run id) are renamed with it.
 
 Fix-ups:
 - `content_fingerprint` (0.2.0, issue 14): ``data.fingerprint`` now covers the content of the
@@ -41,10 +41,12 @@ from typing import Any
 
 import numpy as np
 
+from imbssl_bench.checkpoints import CHECKPOINTS
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.records import read_record, record_files, write_record
+from imbssl_bench.weights import weights_path
 
 Record = dict[str, Any]
 
@@ -116,7 +118,19 @@ def migrate(path: Path, args: argparse.Namespace) -> tuple[str, str] | None:
         write_record(target, record)
         if target != path:
             path.unlink()
+            move_run_files(path.parent, old_id, new_id)
     return old_id, new_id
+
+
+def move_run_files(folder: Path, old_id: str, new_id: str) -> None:
+    """The run's epoch checkpoints (a failed run keeps them for --retry-failed) and kept base
+    weights follow its new id."""
+    for old, new in (
+        (folder / CHECKPOINTS / old_id, folder / CHECKPOINTS / new_id),
+        (weights_path(folder, old_id), weights_path(folder, new_id)),
+    ):
+        if old.exists() and not new.exists():
+            old.rename(new)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,9 +50,9 @@ def backbone_plugin(name: str) -> dict[str, str | None] | None:
     """The distribution and version of the plugin that registers timm model `name`; None for
     timm's own models and built-ins."""
     check_backbone(name)
-    module = timm.models.model_entrypoint(name).__module__
-    for ep in entry_points(group=GROUP):
-        if module == ep.module or module.startswith(f"{ep.module}."):
+    package = timm.models.model_entrypoint(name).__module__.split(".")[0]
+    for ep in entry_points(group=GROUP):  # models defined anywhere in the plugin's package
+        if package == ep.module.split(".")[0]:
             return plugin_source(ep, name)
     return None
 

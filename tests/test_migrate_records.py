@@ -34,10 +34,14 @@ def _write(folder: Path, cfg: RunConfig) -> Path:
 def test_a_digits_record_gets_its_content_fingerprint(migrate, tmp_path: Path, capsys) -> None:
     old = _write(tmp_path, RunConfig("simsiam"))  # written before fingerprints covered digits
     before = read_record(old)
+    kept = tmp_path / "checkpoints" / old.stem / "base" / "last.ckpt"  # a failed run's
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"epochs")
     assert migrate(["--results", str(tmp_path), "--dry-run"]) == 0
-    assert [p.name for p in tmp_path.iterdir()] == [old.name]  # a dry run changes nothing
+    assert [p.name for p in tmp_path.glob("*.json")] == [old.name]  # a dry run changes nothing
     assert migrate(["--results", str(tmp_path)]) == 0
-    (new,) = tmp_path.iterdir()
+    (new,) = tmp_path.glob("*.json")
+    assert (tmp_path / "checkpoints" / new.stem / "base" / "last.ckpt").read_bytes() == b"epochs"
     record = read_record(new)
     fingerprint = create_dataset("digits").fingerprint()
     assert record["config"]["data"]["fingerprint"] == fingerprint
@@ -73,6 +77,6 @@ def test_simsiam_records_from_before_proj_layers_say_they_ran_three(
     _write(tmp_path, RunConfig("simsiam", data=data, method_args={"proj_dim": 64}))
     _write(tmp_path, RunConfig("simclr", data=data, method_args={"temperature": 0.5}))
     assert migrate(["--results", str(tmp_path)]) == 0
-    records = [read_record(p)["config"] for p in tmp_path.iterdir()]
+    records = [read_record(p)["config"] for p in tmp_path.glob("*.json")]
     args = {c["method"]: c["method_args"] for c in records}
     assert args == {"simsiam": {"proj_dim": 64, "proj_layers": 3}, "simclr": {"temperature": 0.5}}
