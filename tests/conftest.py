@@ -81,19 +81,25 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def toy_plugin(monkeypatch: pytest.MonkeyPatch):
-    """Registers `tests/toy_method.py` under the methods entry-point group, as pip would."""
+def register_method(monkeypatch: pytest.MonkeyPatch, name: str, target: str) -> Iterator[str]:
+    """Registers the class at `target` ("module:Class") under the methods entry-point group,
+    as pip would, for the fixture that yields from it."""
     from importlib.metadata import EntryPoint, entry_points
 
     import imbssl_bench.methods as registry
 
     found = [*entry_points(group=registry.GROUP)]
-    found.append(EntryPoint("toy", "tests.toy_method:Toy", registry.GROUP))
+    found.append(EntryPoint(name, target, registry.GROUP))
     monkeypatch.setattr(registry, "entry_points", lambda group: found)
     registry.discover.cache_clear()
-    yield "toy"
+    yield name
     registry.discover.cache_clear()
+
+
+@pytest.fixture
+def toy_plugin(monkeypatch: pytest.MonkeyPatch):
+    """Registers `tests/toy_method.py` under the methods entry-point group, as pip would."""
+    yield from register_method(monkeypatch, "toy", "tests.toy_method:Toy")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from lightly.transforms import SimSiamTransform
 from lightly.transforms.multi_view_transform import MultiViewTransform
 from lightly.transforms.utils import IMAGENET_NORMALIZE
 
-from tests.conftest import tiny_spec
+from tests.conftest import register_method, tiny_spec
 from tests.toy_method import Toy
 
 IMAGENET = {k: list(v) for k, v in IMAGENET_NORMALIZE.items()}
@@ -106,16 +106,7 @@ def test_input_normalization_is_the_methods_own() -> None:
 
 @pytest.fixture
 def toy_stats_plugin(monkeypatch: pytest.MonkeyPatch):
-    from importlib.metadata import EntryPoint, entry_points
-
-    import imbssl_bench.methods as registry
-
-    found = [*entry_points(group=registry.GROUP)]
-    found.append(EntryPoint("toy-stats", "tests.test_fidelity:ToyOtherStats", registry.GROUP))
-    monkeypatch.setattr(registry, "entry_points", lambda group: found)
-    registry.discover.cache_clear()
-    yield "toy-stats"
-    registry.discover.cache_clear()
+    yield from register_method(monkeypatch, "toy-stats", "tests.test_fidelity:ToyOtherStats")
 
 
 def test_evaluation_normalises_as_the_method_trains(
