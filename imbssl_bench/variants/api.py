@@ -36,11 +36,39 @@ class PretrainContext:
         return self.checkpoints / stage if self.checkpoints is not None else None
 
 
+@dataclass(frozen=True)
+class Compute:
+    """What a variant's pre-training spent, all stages together. A *pass* is one
+    forward-backward pass of the trained model over one batch of the config's size: a SAM step
+    is 2 passes, a step on a batch half that size 0.5 (the experts' frozen forwards during
+    distillation are not passes; they are in the wall time)."""
+
+    steps: int  # optimiser steps
+    passes: float
+    wall_s: float  # the training stages and the work between them (clustering, KDE)
+
+
+def stage_compute(stats: Any, batch_size: int, passes_per_step: float = 1.0) -> Compute:
+    """The `Compute` of one `fit` stage (`TrainStats`) for a config batch of `batch_size`."""
+    share = stats.batch_size / batch_size
+    return Compute(stats.steps, stats.steps * passes_per_step * share, stats.wall_s)
+
+
+def total_compute(*parts: Compute, extra_wall_s: float = 0.0) -> Compute:
+    """Several stages' compute added up (`extra_wall_s`: work between them)."""
+    return Compute(
+        sum(p.steps for p in parts),
+        sum(p.passes for p in parts),
+        sum(p.wall_s for p in parts) + extra_wall_s,
+    )
+
+
 @dataclass
 class PretrainResult:
     backbone: nn.Module
     train: dict[str, Any]
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    compute: Compute | None = None  # None: untrained (0 steps)
 
 
 @dataclass(frozen=True)
@@ -53,6 +81,9 @@ class Variant:
     needs_base_weights: bool = False  # the grid keeps the `base` run's weights for it
     needs_training: bool = False  # meaningless for methods that do not train (`random`)
     needs_per_example_loss: bool = False  # re-weights the method's per-example losses
+    # (resolved variant_args, config) -> the forward-backward passes this variant plans to
+    # spend relative to plain `base` of the same config (None: 1); `matched` reads it
+    cost: Callable[[dict[str, Any], RunConfig], float] | None = None
 
     def resolve_args(self, values: dict[str, Any], cfg: RunConfig, num_classes: int) -> dict:
         """The variant's options with every default filled, as the record stores them."""
