@@ -231,6 +231,14 @@ def run(
         float | None,
         typer.Option(help="weight = density^-alpha (default 1).", rich_help_panel=VARIANT),
     ] = None,
+    matched_factor: Annotated[
+        float | None,
+        typer.Option(
+            help="matched: train base this many times as long (default: as the grid's "
+            "costliest other variant of the same method, ratio and seed).",
+            rich_help_panel=VARIANT,
+        ),
+    ] = None,
     precision: Annotated[
         str | None,
         typer.Option(help="Lightning precision, e.g. bf16-mixed.", rich_help_panel=RUNTIME),
@@ -377,6 +385,7 @@ def run(
         "rwsam_refresh": rwsam_refresh,
         "rwsam_k": rwsam_k,
         "rwsam_alpha": rwsam_alpha,
+        "matched_factor": matched_factor,
         "precision": precision,
         "augment": augment,
         "channels_last": channels_last,
@@ -451,6 +460,14 @@ def _warn_other_versions(plan: list[Any], retry_failed: bool) -> None:
         )
 
 
+def _variant_text(s: dict[str, Any]) -> str:
+    """The variant of a planned run; `matched` with its factor and what it matches."""
+    factor = s["variant_args"].get("matched_factor") if s["variant"] == "matched" else None
+    if factor is None:
+        return s["variant"]
+    return f"matched ×{factor:g}" + (f" ({', '.join(s['matched_to'])})" if s["matched_to"] else "")
+
+
 def _show_plan(plan: list[Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps({"runs": [p.summary() for p in plan]}, indent=2))
@@ -463,7 +480,7 @@ def _show_plan(plan: list[Any], as_json: bool) -> None:
         s = p.summary()
         table.add_row(
             s["method"],
-            s["variant"],
+            _variant_text(s),
             f"{s['ratio']:g}",
             str(s["seed"]),
             str(s["n_train"]),

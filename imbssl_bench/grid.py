@@ -48,6 +48,7 @@ from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.records import SCHEMA, read_record, record_path, write_record
 from imbssl_bench.training import check_runtime
 from imbssl_bench.variants import VARIANTS, PretrainContext
+from imbssl_bench.variants.api import compute_section
 from imbssl_bench.weights import weights_path
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class GridSpec:
     rwsam_refresh: int | None = None
     rwsam_k: int | None = None
     rwsam_alpha: float | None = None
+    matched_factor: float | None = None  # None: the costliest other variant of the grid
     precision: str | None = None
     augment: str | None = None  # pil (Lightly, per image) or batched (kornia, on the device)
     channels_last: bool | None = None
@@ -116,6 +118,7 @@ VARIANT_OPTIONS = (
     "rwsam_refresh",
     "rwsam_k",
     "rwsam_alpha",
+    "matched_factor",
 )
 
 
@@ -126,6 +129,7 @@ class PlannedRun:
     path: Path
     status: str  # "todo", or the status of the record already at `path` ("ok" / "failed")
     base_weights: Path | None = None  # where the base run of this config keeps its weights
+    matched_to: tuple[str, ...] = ()  # `matched`: the variants whose compute it was planned to
 
     @property
     def run_id(self) -> str:
@@ -148,6 +152,7 @@ class PlannedRun:
             "path": str(self.path),
             "status": self.status,
             "base_weights": None if self.base_weights is None else str(self.base_weights),
+            "matched_to": list(self.matched_to),
         }
 
     @classmethod
@@ -159,6 +164,7 @@ class PlannedRun:
             Path(d["path"]),
             d["status"],
             None if weights is None else Path(weights),
+            tuple(d.get("matched_to", ())),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -167,6 +173,8 @@ class PlannedRun:
             "run_id": self.run_id,
             "method": c.method,
             "variant": c.variant,
+            "variant_args": c.variant_args,
+            "matched_to": list(self.matched_to),
             "method_args": c.method_args,
             "lr": c.train.lr,
             "batch_size": c.train.batch_size,
@@ -348,7 +356,7 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
     if same_size:
         total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
         base = dataclasses.replace(base, imbalance=dataclasses.replace(base.imbalance, total=total))
-    plan = []
+    configs = []
     options = variant_options(spec)
     method_args = method_options(spec)
     grid = itertools.product(spec.methods, spec.variants, spec.ratios, spec.seeds)
@@ -363,15 +371,54 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
             variant_args=options[variant],
             method_args=method_args[method],
         )
-        cfg = resolve_config(cfg, source, pool)
+        configs.append(resolve_config(cfg, source, pool))
+    plan = []
+    for cfg, matched_to in match_compute(configs, len(pool)):
         imb = cfg.imbalance
         counts = class_counts(
-            pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, seed, imb.total
+            pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, cfg.seed, imb.total
         )
         path = record_path(out_dir, cfg.run_id())
         status = read_record(path)["status"] if path.exists() else "todo"
-        plan.append(PlannedRun(cfg, counts, path, status))
+        plan.append(PlannedRun(cfg, counts, path, status, matched_to=matched_to))
     return share_base_weights(plan, out_dir)
+
+
+def variant_cost(cfg: RunConfig) -> float:
+    """The forward-backward passes the resolved run `cfg` plans, relative to plain `base`."""
+    cost = VARIANTS.get(cfg.variant).cost
+    return float(cost(cfg.variant_args, cfg)) if cost is not None else 1.0
+
+
+def match_compute(
+    configs: list[RunConfig], num_classes: int
+) -> list[tuple[RunConfig, tuple[str, ...]]]:
+    """Each resolved config with the variants it is matched to: a `matched` run without a
+    factor gets the cost of the costliest other variant of the same method, ratio and seed
+    (the names of those variants; () for the others and for a given factor)."""
+    out = []
+    for cfg in configs:
+        if cfg.variant != "matched" or cfg.variant_args.get("matched_factor") is not None:
+            out.append((cfg, ()))
+            continue
+        point = (cfg.method, cfg.imbalance.ratio, cfg.seed)
+        costs = {
+            c.variant: variant_cost(c)
+            for c in configs
+            if (c.method, c.imbalance.ratio, c.seed) == point and c.variant != "matched"
+        }
+        top = max(costs.values(), default=1.0)
+        if top <= 1.0:
+            raise UserError(
+                f"variant 'matched' trains as long as the grid's costliest other variant, and "
+                f"{cfg.method} has none costlier than base here; add a remedy to --variants "
+                "(e.g. sam, cluster-distill) or give --matched-factor X"
+            )
+        values = {**cfg.variant_args, "matched_factor": round(top, 4)}
+        args = VARIANTS.get("matched").resolve_args(values, cfg, num_classes)
+        to = tuple(sorted(v for v, c in costs.items() if c == top))
+        out.append((dataclasses.replace(cfg, variant_args=args), to))
+    return out
 
 
 def share_base_weights(plan: list[PlannedRun], out_dir: Path) -> list[PlannedRun]:
@@ -464,6 +511,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
             make_method,
             run.base_weights,
             checkpoint_dir(run),
+            run.matched_to,
         )
     )
     t_train = time.perf_counter()
@@ -491,6 +539,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "error": None,
         "metrics": metrics,
         "train": result.train,
+        "compute": compute_section(result.compute, result.train, cfg, run.n_train),
         "diagnostics": result.diagnostics,
         "timing": {
             "data_s": round(t_data - t0, 3),

@@ -342,6 +342,7 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
     if mixed:
         which = "; ".join(f"{names[row]} ({', '.join(v)})" for row, v in mixed.items())
         lines += [f"† Records from more than one code version: {which}.", ""]
+    lines += _remedy_table(rows, names, ratios)
     if ratios[0] == 1 and len(ratios) > 1:
         lines += _gap_table(rows, names, ratios, same_size=bool(total))
         lines += [f"![linear top-1 vs imbalance ratio]({plot_name(key)})", ""]
@@ -373,6 +374,99 @@ def _gap_table(
             continue  # an untrained backbone ignores the subset: no gap to report
         gaps = [_pct_points(_paired_gaps(records, 1, x, "linear_top1")) for x in ratios[1:]]
         lines.append("| " + " | ".join([names[row], row[3], *gaps]) + " |")
+    return [*lines, ""]
+
+
+CONTROL_VARIANTS = ("base", "matched")  # every other variant is a remedy
+
+
+def _pairs(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
+    """Records of `a` and `b` with the same ratio and seed."""
+    by_point = {(r["ratio"], r["seed"]): r for r in b}
+    return [(r, by_point[r["ratio"], r["seed"]]) for r in a if (r["ratio"], r["seed"]) in by_point]
+
+
+def _config_key(row: tuple) -> str:
+    """A row's run identity without its variant: the rows of one config's variants share it."""
+    d = json.loads(row[-1])
+    d.pop("variant")
+    d.pop("variant_args", None)
+    return json.dumps(d, sort_keys=True)
+
+
+def _control(rows: dict[tuple, list[dict[str, Any]]], remedy: tuple, variant: str) -> list:
+    """The records of remedy row `remedy`'s `base` or `matched` row (none when several
+    `matched` rows fit and none was matched to this remedy)."""
+    found = [
+        row
+        for row in rows
+        if row[3] == variant and _config_key(row) == _config_key(remedy) and row[4]
+    ]
+    to_it = [
+        row
+        for row in found
+        if any(
+            remedy[3] in r.get("diagnostics", {}).get("matched", {}).get("to", [])
+            for r in rows[row]
+        )
+    ]
+    found = to_it or found
+    return rows[found[0]] if len(found) == 1 else []
+
+
+def _compute(r: dict[str, Any], key: str) -> float | None:
+    return (r.get("compute") or {}).get(key)  # records before issue 15 have no compute
+
+
+def _times(values: list[float]) -> str:
+    return f"{mean(values):.2f}" if values else "–"
+
+
+def _remedy_table(
+    rows: dict[tuple, list[dict[str, Any]]], names: dict[tuple, str], ratios: list[float]
+) -> list[str]:
+    """Each remedy's linear top-1 minus its `base` and its compute-matched control, per ratio,
+    paired by seed, with the compute it spent relative to base."""
+    remedies = [row for row in rows if row[3] not in CONTROL_VARIANTS and row[4]]
+    if not remedies:
+        return []
+    lines = [
+        "Remedies vs controls: linear top-1 of each remedy minus that of `base` and of "
+        "`matched` (plain base trained for as many forward-backward passes as the grid's "
+        "costliest remedy) of the same config, in points, mean ± std over the seeds run by "
+        "both. Passes ×base: forward-backward passes relative to the planned base run, from "
+        "the records; wall ×base: pre-training wall time over that of the base record of the "
+        "same ratio and seed. –: nothing to pair.",
+        "",
+    ]
+    header = ["method", "variant", "passes ×base", "wall ×base", "matched passes ×base"]
+    for x in ratios:
+        header += [f"Δ base ρ={_fmt_ratio(x)}", f"Δ matched ρ={_fmt_ratio(x)}"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in remedies:
+        records = rows[row]
+        base, matched = _control(rows, row, "base"), _control(rows, row, "matched")
+        walls = [
+            _compute(r, "wall_s") / _compute(b, "wall_s")
+            for r, b in _pairs(records, base)
+            if _compute(r, "wall_s") is not None and _compute(b, "wall_s")
+        ]
+        cells = [
+            names[row],
+            row[3],
+            _times([v for r in records if (v := _compute(r, "passes_vs_base")) is not None]),
+            _times(walls),
+            _times([v for r in matched if (v := _compute(r, "passes_vs_base")) is not None]),
+        ]
+        for x in ratios:
+            at_x = [r for r in records if r["ratio"] == x]
+            for control in (base, matched):
+                diffs = [
+                    100 * (r["metrics"]["linear_top1"] - c["metrics"]["linear_top1"])
+                    for r, c in _pairs(at_x, control)
+                ]
+                cells.append(_pct_points(diffs))
+        lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 

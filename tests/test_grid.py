@@ -41,8 +41,20 @@ def test_grid_writes_records_and_skips_on_rerun(tmp_path: Path) -> None:
         assert RunConfig.from_dict(r["config"]).run_id() == r["run_id"]  # self-describing
     random_rec = next(r for r in records if r["method"] == "random")
     assert random_rec["config"]["train"]["epochs"] == 0 and random_rec["train"]["steps"] == 0
+    assert random_rec["compute"] == {
+        "steps": 0,
+        "passes": 0.0,
+        "wall_s": 0.0,
+        "base_steps": 0,
+        "base_passes": 0.0,
+        "steps_vs_base": 0.0,
+        "passes_vs_base": 0.0,
+    }
     trained = next(r for r in records if r["method"] == "simsiam")
     assert trained["train"]["steps"] >= 1 and trained["train"]["final_loss"] is not None
+    c = trained["compute"]  # the planned base steps: epochs x (subset // batch), drop_last
+    assert c["steps"] == c["base_steps"] == trained["n_train"] // 64 == trained["train"]["steps"]
+    assert c["passes"] == c["steps"] and c["steps_vs_base"] == c["passes_vs_base"] == 1.0
 
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")}
     plan = plan_grid(spec, tmp_path)

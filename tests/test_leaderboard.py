@@ -160,3 +160,66 @@ def test_rows_from_several_code_versions_are_marked() -> None:
     assert "| simclr † | base |" in md and "| simsiam | base |" in md
     assert "† Records from more than one code version: simclr (0.2.0, unknown)." in md
     assert "†" not in lb.render(RECORDS)
+
+
+def variant_record(
+    variant: str, ratio: float, seed: int, lin: float, passes: float | None, wall: float = 10.0
+) -> dict:
+    """A simsiam record of `variant`; `passes`: its `compute` section (None: an older record
+    without one)."""
+    r = record("simsiam", ratio, seed, lin)
+    args = {"matched_factor": 2.0, "matched_epochs": 20} if variant == "matched" else {}
+    r = {
+        **r,
+        "variant": variant,
+        "run_id": f"simsiam-{variant}-{ratio:g}-{seed}",
+        "config": {**r["config"], "variant": variant, "variant_args": args},
+    }
+    if variant == "matched":
+        r["diagnostics"] = {"matched": {"factor": 2.0, "epochs": 20, "to": ["sam"]}}
+    if passes is not None:
+        r["compute"] = {
+            "steps": 40,
+            "passes": 40 * passes,
+            "wall_s": wall,
+            "base_steps": 40,
+            "steps_vs_base": 1.0,
+            "passes_vs_base": passes,
+        }
+    return r
+
+
+def test_remedies_are_compared_with_base_and_matched_paired_by_seed() -> None:
+    records = [
+        variant_record("base", 1, 0, 0.80, 1.0, wall=10.0),
+        variant_record("base", 1, 1, 0.82, None),  # an older record: no compute
+        variant_record("base", 1, 2, 0.84, 1.0),
+        variant_record("base", 10, 0, 0.70, 1.0),
+        variant_record("sam", 1, 0, 0.83, 2.0, wall=20.0),
+        variant_record("sam", 1, 1, 0.86, 2.0, wall=30.0),  # its base has no wall: unpaired
+        variant_record("sam", 10, 0, 0.72, 2.0, wall=25.0),
+        variant_record("matched", 1, 0, 0.81, 2.0),
+        variant_record("matched", 1, 5, 0.90, 2.0),  # no sam record of seed 5: unpaired
+    ]
+    md = lb.render(records)
+    lines = md.splitlines()
+    assert "| simsiam | matched | 10 × 64 |" in md  # a row of the main table
+    start = lines.index(next(x for x in lines if x.startswith("Remedies vs controls")))
+    table = [x for x in lines[start:] if x.startswith("|")][:3]
+    assert table[0] == (
+        "| method | variant | passes ×base | wall ×base | matched passes ×base | "
+        "Δ base ρ=1 | Δ matched ρ=1 | Δ base ρ=10 | Δ matched ρ=10 |"
+    )
+    # wall: (20/10 + 25/10) / 2 over the seeds whose base record has a compute section
+    assert table[2] == "| simsiam | sam | 2.00 | 2.25 | 2.00 | +3.5 ± 0.7 | +2.0 | +2.0 | – |"
+
+
+def test_records_without_compute_or_matched_show_dashes() -> None:
+    records = [
+        variant_record("base", 1, 0, 0.80, None),
+        variant_record("sam", 1, 0, 0.83, None),
+        variant_record("sam", 1, 1, 0.83, None),  # no base of seed 1
+    ]
+    md = lb.render(records)
+    assert "| simsiam | sam | – | – | – | +3.0 | – |" in md
+    assert "Remedies vs controls" not in lb.render(RECORDS)  # no remedy: no table

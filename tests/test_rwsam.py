@@ -207,6 +207,12 @@ def test_variants_record_weights_and_rare_classes_weigh_more(tmp_path: Path) -> 
     assert means[order[-3:]].mean() > means[order[:3]].mean()  # rarest third vs most frequent
     assert oracle["diagnostics"]["rwsam"]["spearman_count_vs_weight"] == pytest.approx(-1.0)
     assert rw["config"]["variant_args"]["rwsam_refresh"] == 1
+    for r in (sam, rw, oracle):  # a SAM step is two forward-backward passes
+        c = r["compute"]
+        assert (
+            c["steps"] == c["base_steps"] == r["train"]["steps"] and c["passes"] == 2 * c["steps"]
+        )
+        assert c["steps_vs_base"] == 1.0 and c["passes_vs_base"] == 2.0
 
 
 def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation() -> None:

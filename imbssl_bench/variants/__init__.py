@@ -8,7 +8,7 @@ rwSAM, ...) register here and work with every method plugin; their hyperparamete
 
 from __future__ import annotations
 
-from imbssl_bench.variants import base, cluster_distill, rwsam  # noqa: F401  (register the built-ins)
+from imbssl_bench.variants import base, cluster_distill, matched, rwsam  # noqa: F401  (register the built-ins)
 from imbssl_bench.variants.api import (
     VARIANTS,
     PretrainContext,

@@ -30,6 +30,7 @@ class PretrainContext:
     make_method: Callable[[], Method] | None = None  # a fresh, untrained copy of `method`
     base_weights: Path | None = None  # where the `base` run of this config keeps its weights
     checkpoints: Path | None = None  # the run's folder of per-stage `last.ckpt` (resume)
+    matched_to: tuple[str, ...] = ()  # `matched`: the grid's variants whose compute it matches
 
     def stage_dir(self, stage: str) -> Path | None:
         """Where the training stage `stage` keeps its epoch checkpoint."""
@@ -61,6 +62,40 @@ def total_compute(*parts: Compute, extra_wall_s: float = 0.0) -> Compute:
         sum(p.passes for p in parts),
         sum(p.wall_s for p in parts) + extra_wall_s,
     )
+
+
+def planned_base(cfg: RunConfig, n_train: int) -> Compute:
+    """What plain `base` of `cfg` plans to spend on `n_train` images (wall 0: unknown): the
+    drop_last loader's ``n_train // batch`` steps per epoch, the batch capped by the subset."""
+    batch = min(cfg.train.batch_size, n_train)
+    steps = cfg.train.epochs * (n_train // batch) if batch else 0
+    return Compute(steps, steps * batch / cfg.train.batch_size, 0.0)
+
+
+def compute_section(
+    compute: Compute | None, train: dict[str, Any], cfg: RunConfig, n_train: int
+) -> dict[str, Any] | None:
+    """The record's ``compute``: what the run spent and its ratio to the planned `base` of the
+    same config. `compute` None: untrained if `train` says 0 steps (zeros), else unknown (a
+    variant that does not state it: None, never a guess)."""
+    if compute is None:
+        if train.get("steps", 0):
+            return None
+        compute = Compute(0, 0.0, 0.0)
+    base = planned_base(cfg, n_train)
+
+    def ratio(spent: float, planned: float) -> float | None:
+        return round(spent / planned, 4) if planned else (0.0 if not spent else None)
+
+    return {
+        "steps": compute.steps,
+        "passes": round(compute.passes, 3),
+        "wall_s": round(compute.wall_s, 3),
+        "base_steps": base.steps,
+        "base_passes": round(base.passes, 3),
+        "steps_vs_base": ratio(compute.steps, base.steps),
+        "passes_vs_base": ratio(compute.passes, base.passes),
+    }
 
 
 @dataclass

@@ -28,7 +28,15 @@ from imbssl_bench.errors import UserError
 from imbssl_bench.features import extract_features
 from imbssl_bench.sam import SAMModule
 from imbssl_bench.training import fit
-from imbssl_bench.variants.api import VARIANTS, PretrainContext, PretrainResult, Variant
+from imbssl_bench.variants.api import (
+    VARIANTS,
+    PretrainContext,
+    PretrainResult,
+    Variant,
+    stage_compute,
+)
+
+SAM_PASSES = 2.0  # forward-backward passes per SAM step (the perturbed and the plain one)
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,12 @@ def _sam_variant(kind: str):
                 weights_s=round(refresh.seconds, 3),
                 weights_fraction=round(refresh.seconds / max(stats.wall_s, 1e-9), 4),
             )
-        return PretrainResult(ctx.method.backbone, dataclasses.asdict(stats), {"rwsam": summary})
+        return PretrainResult(
+            ctx.method.backbone,
+            dataclasses.asdict(stats),
+            {"rwsam": summary},
+            compute=stage_compute(stats, cfg.train.batch_size, SAM_PASSES),
+        )
 
     return pretrain
 
@@ -203,5 +216,6 @@ for _name, _description, _args, _resolve in (
             resolve=_resolve,
             needs_training=True,
             needs_per_example_loss=True,
+            cost=lambda args, cfg: SAM_PASSES,
         ),
     )

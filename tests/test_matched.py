@@ -1,0 +1,41 @@
+"""`matched`: the compute-matched control, its factor resolved at planning time."""
+
+from pathlib import Path
+
+import pytest
+
+from imbssl_bench.errors import UserError
+from imbssl_bench.grid import plan_grid, run_grid
+
+from .conftest import tiny_spec
+
+
+def test_planning_matches_the_costliest_other_variant(tmp_path: Path) -> None:
+    spec = tiny_spec(variants=("base", "sam", "matched"), seeds=(0, 1), epochs=3)
+    plan = plan_grid(spec, tmp_path)
+    matched = [p for p in plan if p.config.variant == "matched"]
+    assert len(matched) == 2 and all(p.config.train.epochs == 3 for p in matched)
+    for p in matched:
+        assert p.config.variant_args == {"matched_factor": 2.0, "matched_epochs": 6}
+        assert p.matched_to == ("sam",)
+    assert [p.run_id for p in plan_grid(spec, tmp_path)] == [p.run_id for p in plan]  # stable
+    given = plan_grid(tiny_spec(variants=("base", "matched"), matched_factor=2, epochs=3), tmp_path)
+    assert given[1].run_id == matched[0].run_id and given[1].matched_to == ()
+
+
+def test_matched_without_a_costlier_variant_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"add a remedy .* or give --matched-factor"):
+        plan_grid(tiny_spec(variants=("base", "matched")), tmp_path)
+    with pytest.raises(UserError, match=r"--matched-factor 0\.0 must be"):
+        plan_grid(tiny_spec(variants=("matched",), matched_factor=0.0), tmp_path)
+
+
+def test_matched_trains_base_for_the_factor_and_states_its_compute(tmp_path: Path) -> None:
+    spec = tiny_spec(variants=("matched",), matched_factor=2.0)
+    (rec,) = run_grid(plan_grid(spec, tmp_path))
+    assert rec["status"] == "ok", rec.get("error")
+    assert rec["train"]["epochs"] == 2 and rec["config"]["train"]["epochs"] == 1
+    c = rec["compute"]
+    assert c["steps"] == 2 * c["base_steps"] == rec["train"]["steps"]
+    assert c["steps_vs_base"] == c["passes_vs_base"] == 2.0 and c["wall_s"] > 0
+    assert rec["diagnostics"]["matched"] == {"factor": 2.0, "epochs": 2, "to": []}
