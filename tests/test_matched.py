@@ -7,7 +7,7 @@ import pytest
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 
-from .conftest import tiny_spec
+from .conftest import TINY_FLAGS, tiny_spec
 
 
 def test_planning_matches_the_costliest_other_variant(tmp_path: Path) -> None:
@@ -28,6 +28,15 @@ def test_matched_without_a_costlier_variant_is_a_user_error(tmp_path: Path) -> N
         plan_grid(tiny_spec(variants=("base", "matched")), tmp_path)
     with pytest.raises(UserError, match=r"--matched-factor 0\.0 must be"):
         plan_grid(tiny_spec(variants=("matched",), matched_factor=0.0), tmp_path)
+
+
+def test_dry_run_shows_the_factor_and_a_missing_remedy_is_one_line(cli, tmp_path: Path) -> None:
+    flags = ["run", "--method", "simsiam", *TINY_FLAGS, "--ratios", "1", "--out", tmp_path]
+    res = cli(*flags, "--variants", "base,rwsam,matched", "--dry-run")
+    assert res.code == 0, res.err
+    assert "matched ×2 (rwsam)" in res.out
+    res = cli(*flags, "--variants", "base,matched")
+    assert res.code == 2 and res.err.count("\n") == 1 and "--matched-factor" in res.err
 
 
 def test_matched_trains_base_for_the_factor_and_states_its_compute(tmp_path: Path) -> None:
