@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
+from imbssl_bench.variants.api import Compute, compute_section
 
 from .conftest import TINY_FLAGS, tiny_spec
 
@@ -48,3 +50,11 @@ def test_matched_trains_base_for_the_factor_and_states_its_compute(tmp_path: Pat
     assert c["steps"] == 2 * c["base_steps"] == rec["train"]["steps"]
     assert c["steps_vs_base"] == c["passes_vs_base"] == 2.0 and c["wall_s"] > 0
     assert rec["diagnostics"]["matched"] == {"factor": 2.0, "epochs": 2, "to": []}
+
+
+def test_compute_is_relative_to_the_planned_base_and_never_guessed() -> None:
+    cfg = RunConfig("simsiam", train=TrainConfig(epochs=3, batch_size=64))
+    small = compute_section(Compute(3, 3 * 40 / 64, 1.0), {"steps": 3}, cfg, 40)  # batch capped
+    assert small is not None and small["base_steps"] == 3 and small["passes_vs_base"] == 1.0
+    assert compute_section(Compute(6, 12.0, 1.0), {}, cfg, 130)["passes_vs_base"] == 2.0
+    assert compute_section(None, {"steps": 5}, cfg, 130) is None  # trained, but not stated

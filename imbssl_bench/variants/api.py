@@ -103,7 +103,7 @@ class PretrainResult:
     backbone: nn.Module
     train: dict[str, Any]
     diagnostics: dict[str, Any] = field(default_factory=dict)
-    compute: Compute | None = None  # None: untrained (0 steps)
+    compute: Compute | None = None  # None: untrained (0 steps), else not stated (record: null)
 
 
 @dataclass(frozen=True)
