@@ -231,6 +231,14 @@ def run(
         float | None,
         typer.Option(help="weight = density^-alpha (default 1).", rich_help_panel=VARIANT),
     ] = None,
+    rwsam_weights: Annotated[
+        str | None,
+        typer.Option(
+            help="inloop: KDE on the model being trained, refreshed (default); offline: once "
+            "from the base run's features, then fixed (the reference code's mode).",
+            rich_help_panel=VARIANT,
+        ),
+    ] = None,
     precision: Annotated[
         str | None,
         typer.Option(help="Lightning precision, e.g. bf16-mixed.", rich_help_panel=RUNTIME),
@@ -377,6 +385,7 @@ def run(
         "rwsam_refresh": rwsam_refresh,
         "rwsam_k": rwsam_k,
         "rwsam_alpha": rwsam_alpha,
+        "rwsam_weights": rwsam_weights,
         "precision": precision,
         "augment": augment,
         "channels_last": channels_last,
