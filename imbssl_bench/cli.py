@@ -46,9 +46,10 @@ def run(
         ),
     ] = None,
     config: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="A grid file (TOML, see benchmarks/grids/); flags override its keys.",
+            help="A grid file (TOML), or the name of a packaged grid (`imbssl-bench grids`); "
+            "flags override its keys.",
             rich_help_panel=GRID,
         ),
     ] = None,
@@ -231,6 +232,14 @@ def run(
         float | None,
         typer.Option(help="weight = density^-alpha (default 1).", rich_help_panel=VARIANT),
     ] = None,
+    rwsam_weights: Annotated[
+        str | None,
+        typer.Option(
+            help="inloop: KDE on the model being trained, refreshed (default); offline: once "
+            "from the base run's features, then fixed (the reference code's mode).",
+            rich_help_panel=VARIANT,
+        ),
+    ] = None,
     matched_factor: Annotated[
         float | None,
         typer.Option(
@@ -344,7 +353,7 @@ def run(
     Runs whose record already exists in --out are skipped, so rerunning resumes a grid.
     """
     from imbssl_bench.grid import plan_grid, run_grid, same_size_note
-    from imbssl_bench.gridfile import build_spec, load_grid_file
+    from imbssl_bench.gridfile import build_spec, find_grid, load_grid_file
     from imbssl_bench.launchers import LAUNCHERS, SlurmOptions
 
     if launcher not in LAUNCHERS:
@@ -386,6 +395,7 @@ def run(
         "rwsam_k": rwsam_k,
         "rwsam_alpha": rwsam_alpha,
         "matched_factor": matched_factor,
+        "rwsam_weights": rwsam_weights,
         "precision": precision,
         "augment": augment,
         "channels_last": channels_last,
@@ -398,7 +408,7 @@ def run(
         "num_workers": num_workers,
     }
     spec = build_spec(
-        load_grid_file(config) if config else {},
+        load_grid_file(find_grid(config)) if config else {},
         {k: v for k, v in flags.items() if v is not None},
     )
     if out_dir.exists() and not out_dir.is_dir():
@@ -643,6 +653,23 @@ def variants() -> None:
     for v in list_variants():
         table.add_row(v.name, v.description)
     out.print(table)
+
+
+@app.command()
+def grids(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the standard grid files shipped with the package (`run --config NAME` runs one)."""
+    from imbssl_bench.gridfile import grid_description, packaged_grids
+
+    rows = [
+        {"name": name, "description": grid_description(name, f.read_text()), "file": str(f)}
+        for name, f in packaged_grids().items()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    width = max((len(r["name"]) for r in rows), default=0)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['description']}")  # one line each, never wrapped
 
 
 @app.command()

@@ -94,6 +94,7 @@ class GridSpec:
     rwsam_k: int | None = None
     rwsam_alpha: float | None = None
     matched_factor: float | None = None  # None: the costliest other variant of the grid
+    rwsam_weights: str | None = None  # inloop | offline
     precision: str | None = None
     augment: str | None = None  # pil (Lightly, per image) or batched (kornia, on the device)
     channels_last: bool | None = None
@@ -119,6 +120,7 @@ VARIANT_OPTIONS = (
     "rwsam_k",
     "rwsam_alpha",
     "matched_factor",
+    "rwsam_weights",
 )
 
 
@@ -429,7 +431,8 @@ def share_base_weights(plan: list[PlannedRun], out_dir: Path) -> list[PlannedRun
     to_train = {p.run_id for p in plan if p.config.variant == "base" and p.status != "ok"}
     shared = set()
     for i, p in enumerate(plan):
-        if not VARIANTS.get(p.config.variant).needs_base_weights or p.status == "ok":
+        variant = VARIANTS.get(p.config.variant)
+        if not variant.uses_base_weights(p.config.variant_args) or p.status == "ok":
             continue  # a finished variant reads no weights
         base_id = base_run_id(p.config)
         path = weights_path(out_dir, base_id)

@@ -1,6 +1,8 @@
-"""Grid files: a TOML table of `GridSpec` fields; command-line flags override them.
+"""Grid files: a TOML table of `GridSpec` fields; command-line flags override them. The
+standard grids ship in the package (``imbssl_bench/grids/``; `packaged_grids`), each led by a
+comment line ``# NAME: what it runs``.
 
-Example (``benchmarks/grids/tiny.toml``)::
+Example (the packaged ``tiny``)::
 
     dataset = "digits"
     methods = ["simclr", "simsiam", "supervised", "random"]
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import GridSpec
@@ -27,6 +30,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 # the same floors the command-line options enforce, for values from grid files too
 MINIMUM = {
@@ -58,12 +64,40 @@ _TYPES: dict[str, tuple[type, ...]] = {  # GridSpec annotations -> TOML value ty
 }
 
 
-def load_grid_file(path: Path) -> dict[str, Any]:
+def packaged_grids() -> dict[str, Traversable]:
+    """The standard grid files shipped in the package, by name (the file name without .toml)."""
+    found = (files("imbssl_bench") / "grids").iterdir()
+    grids = {f.name.removesuffix(".toml"): f for f in found if f.name.endswith(".toml")}
+    return dict(sorted(grids.items()))
+
+
+def grid_description(name: str, text: str) -> str:
+    """The grid file's first comment line, without ``# NAME:``."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip().removeprefix(f"{name}:").strip()
+    return ""
+
+
+def find_grid(config: str | Path) -> Path | Traversable:
+    """The grid file `config` names: a path when one exists there, else a packaged grid."""
+    if Path(config).exists():
+        return Path(config)
+    grids = packaged_grids()
+    if str(config) in grids:
+        return grids[str(config)]
+    raise UserError(
+        f"grid file '{config}' does not exist and is not a packaged grid "
+        f"({', '.join(grids)}; `imbssl-bench grids` describes them)"
+    )
+
+
+def load_grid_file(path: Path | Traversable) -> dict[str, Any]:
     """The file's keys, checked against `GridSpec`; every mistake names the file and key."""
     try:
-        values = tomllib.loads(Path(path).read_text())
+        values = tomllib.loads((Path(path) if isinstance(path, str) else path).read_text())
     except FileNotFoundError:
-        raise UserError(f"grid file '{path}' does not exist; see benchmarks/grids/") from None
+        raise UserError(f"grid file '{path}' does not exist; see `imbssl-bench grids`") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"grid file '{path}' is not valid TOML ({exc}); fix it") from None
     fields = {f.name: f for f in dataclasses.fields(GridSpec)}
@@ -115,4 +149,4 @@ def build_spec(file_values: dict[str, Any], flags: dict[str, Any]) -> GridSpec:
     return GridSpec(**merged)
 
 
-__all__ = ["build_spec", "load_grid_file"]
+__all__ = ["build_spec", "find_grid", "grid_description", "load_grid_file", "packaged_grids"]

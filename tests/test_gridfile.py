@@ -6,23 +6,63 @@ from pathlib import Path
 import pytest
 
 from imbssl_bench.errors import UserError
-from imbssl_bench.gridfile import build_spec, load_grid_file
+from imbssl_bench.gridfile import build_spec, grid_description, load_grid_file, packaged_grids
 
-GRIDS = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "grids").glob("*.toml"))
+GRIDS = packaged_grids()
 
 
-@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.stem)
-def test_shipped_grids_parse(path: Path) -> None:
-    spec = build_spec(load_grid_file(path), {})
+@pytest.mark.parametrize("name", GRIDS)
+def test_shipped_grids_parse(name: str) -> None:
+    spec = build_spec(load_grid_file(GRIDS[name]), {})
     assert spec.methods and spec.ratios and spec.seeds
     assert not spec.same_size or spec.total, "a same-size grid pins its N: state `total`"
+    assert grid_description(name, GRIDS[name].read_text()), "lead with `# NAME: what it runs`"
 
 
-def test_tiny_grid_plans_36_equal_size_runs(cli, repo_root: Path, tmp_path: Path) -> None:
+def test_the_paper_grids_run_the_papers_remedies() -> None:
+    def spec(name: str):  # type: ignore[no-untyped-def]
+        return build_spec(load_grid_file(GRIDS[name]), {})
+
+    for name in ("liu2022", "liu2022-step", "liu2022-cpu"):
+        assert spec(name).variants == ("base", "sam", "rwsam"), name
+    assert (spec("liu2022").profile, spec("liu2022-step").profile) == ("exponential", "step")
+    for name in ("chang2022", "chang2022-cpu"):
+        assert spec(name).variants == ("base", "cluster-distill"), name
+    design = ("dataset", "total", "n_max", "epochs", "batch_size", "lr", "backbone", "stem")
+    cpu = spec("cifar10-lt-cpu")
+    for name in ("liu2022-cpu", "chang2022-cpu"):  # the CPU study's design, its seeds and ratios
+        s = spec(name)
+        assert [getattr(s, k) for k in design] == [getattr(cpu, k) for k in design], name
+        assert (s.ratios, s.seeds, s.probe_per_class) == (cpu.ratios, cpu.seeds, 1000)
+
+
+def test_grids_lists_the_packaged_grids_one_line_each(cli) -> None:
+    res = cli("grids")
+    assert res.code == 0 and [line.split()[0] for line in res.out.splitlines()] == list(GRIDS)
+    rows = json.loads(cli("grids", "--json").out)
+    assert [r["name"] for r in rows] == list(GRIDS) and all(r["description"] for r in rows)
+    liu = next(r for r in rows if r["name"] == "liu2022")
+    assert liu["description"].startswith("Liu et al. (ICLR 2022)")
+
+
+def test_an_unknown_grid_name_is_one_line_with_the_names(cli) -> None:
+    res = cli("run", "--config", "liu2021", "--dry-run")
+    assert res.code == 2 and res.err.count("\n") == 1
+    assert "not a packaged grid" in res.err and "liu2022-cpu" in res.err
+
+
+def test_a_path_that_exists_wins_over_a_packaged_name(cli, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tiny").write_text('methods = ["random"]\nratios = [1]\n')
+    res = cli("run", "--config", "tiny", "--out", tmp_path, "--dry-run", "--json")
+    assert res.code == 0 and len(json.loads(res.out)["runs"]) == 1, res.err
+
+
+def test_tiny_grid_plans_36_equal_size_runs(cli, tmp_path: Path) -> None:
     res = cli(
         "run",
         "--config",
-        repo_root / "benchmarks/grids/tiny.toml",
+        "tiny",  # by name: the packaged grid
         "--out",
         tmp_path,
         "--dry-run",
@@ -36,7 +76,7 @@ def test_tiny_grid_plans_36_equal_size_runs(cli, repo_root: Path, tmp_path: Path
 def test_one_cell_of_a_shipped_grid_gets_the_committed_run_id(
     cli, repo_root: Path, tmp_path: Path
 ) -> None:
-    grid = repo_root / "benchmarks/grids/tiny.toml"
+    grid = repo_root / "imbssl_bench/grids/tiny.toml"  # by path
     cell = ["--method", "simsiam", "--ratios", "1", "--seeds", "0"]
     res = cli("run", "--config", grid, *cell, "--out", tmp_path, "--dry-run", "--json")
     assert res.code == 0 and not res.err, res.err

@@ -213,6 +213,74 @@ def test_variants_record_weights_and_rare_classes_weigh_more(tmp_path: Path) -> 
             c["steps"] == c["base_steps"] == r["train"]["steps"] and c["passes"] == 2 * c["steps"]
         )
         assert c["steps_vs_base"] == 1.0 and c["passes_vs_base"] == 2.0
+    assert (d["weights_mode"], d["in_loop_refreshes"]) == ("inloop", 2)
+
+
+def test_only_offline_rwsam_starts_from_the_base_run(tmp_path: Path) -> None:
+    from imbssl_bench.variants import VARIANTS
+
+    inloop = plan_grid(tiny_spec(variants=("base", "rwsam")), tmp_path)
+    offline = plan_grid(tiny_spec(variants=("base", "rwsam"), rwsam_weights="offline"), tmp_path)
+    assert inloop[1].base_weights is None
+    assert offline[1].base_weights == offline[0].base_weights is not None
+    args = offline[1].config.variant_args
+    assert args["rwsam_weights"] == "offline" and args["rwsam_warmup"] is None
+    cost = VARIANTS.get("rwsam").cost
+    assert cost is not None and cost(args, offline[1].config) == 3.0
+    assert cost(inloop[1].config.variant_args, inloop[1].config) == 2.0
+
+
+def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_path: Path) -> None:
+    import pytorch_lightning as pl
+
+    from imbssl_bench.backbones import create_backbone
+    from imbssl_bench.datasets import create_dataset
+    from imbssl_bench.features import feature_device
+    from imbssl_bench.methods import Method, create_method
+    from imbssl_bench.progress import NullReporter
+    from imbssl_bench.variants import VARIANTS, PretrainContext
+    from imbssl_bench.variants.rwsam import RwSAMArgs, kde_weights, weight_summary
+    from imbssl_bench.weights import load_weights
+
+    spec = tiny_spec(variants=("rwsam",), rwsam_weights="offline", epochs=2, batch_size=32)
+    cfg = plan_grid(spec, tmp_path)[0].config
+    split = create_dataset("digits").load().train.subset(np.arange(96))
+
+    def make() -> Method:
+        backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem, image_size=16)
+        return create_method(cfg.method, backbone, dim, cfg.method_args, cfg.train, 10)
+
+    def pretrain():  # as `execute` calls it
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        ctx = PretrainContext(cfg, make(), split, 16, NullReporter(), make, tmp_path / "b.pt")
+        return VARIANTS.get("rwsam").pretrain(ctx)
+
+    first, again = pretrain(), pretrain()  # trains the base stage, then reuses its weights
+    d = first.diagnostics["rwsam"]
+    assert (d["weights_mode"], d["refreshes"], d["in_loop_refreshes"]) == ("offline", 1, 0)
+    assert (d["base_reused"], again.diagnostics["rwsam"]["base_reused"]) == (False, True)
+    base = make()
+    base.load_state_dict(load_weights(tmp_path / "b.pt")["state_dict"])
+    w = kde_weights(
+        base,
+        split,
+        16,
+        cfg.eval.feature_batch_size,
+        feature_device(cfg.runtime.accelerator),
+        RwSAMArgs(**cfg.variant_args),
+    )
+    w = w.astype(np.float32).astype(np.float64)  # as the module's float32 buffer holds them
+    expected = weight_summary(w, split.targets.numpy(), 10)
+    assert {k: d[k] for k in expected} == expected  # the final weights: the base's, unchanged
+    steps, base_steps = first.train["steps"], d["base"]["steps"]
+    assert first.compute is not None and again.compute is not None
+    assert (first.compute.steps, first.compute.passes) == (
+        base_steps + steps,
+        base_steps + 2 * steps,
+    )
+    assert (again.compute.steps, again.compute.passes) == (steps, 2 * steps)
+    kept, trained = again.backbone.state_dict(), first.backbone.state_dict()
+    assert all(torch.equal(kept[k], trained[k]) for k in trained)  # a kept base changes nothing
 
 
 def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation() -> None:
@@ -241,6 +309,8 @@ def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation
         ({"rwsam_warmup": 5}, "leaves no epoch with KDE weights"),
         ({"rwsam_alpha": float("nan")}, "--rwsam-alpha nan must be"),
         ({"sam_rho": -1.0}, "--sam-rho -1.0 must be"),
+        ({"rwsam_weights": "file"}, "--rwsam-weights must be inloop or offline, not 'file'"),
+        ({"rwsam_weights": "offline", "rwsam_refresh": 2}, "offline computes the weights once"),
     ],
 )
 def test_bad_rwsam_options_are_user_errors(tmp_path: Path, kw: dict, match: str) -> None:

@@ -113,7 +113,9 @@ class Variant:
     pretrain: Callable[[PretrainContext], PretrainResult]
     Args: type = NoArgs
     resolve: Callable[[Any, RunConfig, int], Any] | None = None  # (args, config, classes) -> args
-    needs_base_weights: bool = False  # the grid keeps the `base` run's weights for it
+    # the grid keeps the `base` run's weights for it; a callable decides per resolved
+    # variant_args (rwsam: only with `rwsam_weights = "offline"`)
+    needs_base_weights: bool | Callable[[dict[str, Any]], bool] = False
     needs_training: bool = False  # meaningless for methods that do not train (`random`)
     needs_per_example_loss: bool = False  # re-weights the method's per-example losses
     # (resolved variant_args, config) -> the forward-backward passes this variant plans to
@@ -124,6 +126,11 @@ class Variant:
         """The variant's options with every default filled, as the record stores them."""
         args = make_args(self.Args, values, f"variant '{self.name}'")
         return dataclasses.asdict(self.resolve(args, cfg, num_classes) if self.resolve else args)
+
+    def uses_base_weights(self, variant_args: dict[str, Any]) -> bool:
+        """Whether a run with these resolved options starts from its config's `base` run."""
+        needs = self.needs_base_weights
+        return needs(variant_args) if callable(needs) else needs
 
 
 VARIANTS: Registry[Variant] = Registry("variant")

@@ -2,11 +2,17 @@
 with per-example losses (Liu et al., ICLR 2022).
 
 - `sam`: every weight 1 (the control for the re-weighting);
-- `rwsam`: weights from a kNN Gaussian KDE on the model's own L2-normalised backbone features
-  of the subset (no augmentation), first after `rwsam_warmup` epochs (weights 1 before), then
-  every `rwsam_refresh` epochs; labels are not used;
+- `rwsam`: weights from a kNN Gaussian KDE on L2-normalised backbone features of the subset
+  (no augmentation); labels are not used. `rwsam_weights` says whose features:
+  - `inloop` (default): the model's own, first after `rwsam_warmup` epochs (weights 1
+    before), then every `rwsam_refresh` epochs;
+  - `offline`: the `base` run's of the same config (its kept weights, else trained here
+    first), once; then a fresh model trains with SAM under these fixed weights, as the
+    reference code does with its precomputed weight file;
 - `rwsam-oracle`: weights 1 / (class count of the example), from the true labels: an
   upper-bound diagnostic, not a method.
+
+A SAM step is two forward-backward passes (`Compute`).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,19 +31,25 @@ from scipy.stats import spearmanr
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.density import class_weights, density_weights
+from imbssl_bench.distributed import from_rank_zero
 from imbssl_bench.errors import UserError
-from imbssl_bench.features import extract_features
+from imbssl_bench.features import extract_features, feature_device
+from imbssl_bench.methods import Method
 from imbssl_bench.sam import SAMModule
-from imbssl_bench.training import fit
+from imbssl_bench.training import TrainStats, fit
 from imbssl_bench.variants.api import (
     VARIANTS,
+    Compute,
     PretrainContext,
     PretrainResult,
     Variant,
     stage_compute,
+    total_compute,
+    train_base,
 )
 
-SAM_PASSES = 2.0  # forward-backward passes per SAM step (the perturbed and the plain one)
+WEIGHT_MODES = ("inloop", "offline")
+SAM_PASSES = 2.0  # forward-backward passes per SAM step
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,9 @@ class SAMArgs:
 
 @dataclass(frozen=True)
 class RwSAMArgs(SAMArgs):
-    rwsam_warmup: int | None = None  # epochs with weights 1 first; None: a fifth of the epochs
-    rwsam_refresh: int | None = None  # epochs between weight updates; None: a tenth of them
+    rwsam_weights: str = "inloop"  # inloop: refreshed from the model trained; offline: see above
+    rwsam_warmup: int | None = None  # inloop: epochs with weights 1 first; None: a fifth
+    rwsam_refresh: int | None = None  # inloop: epochs between weight updates; None: a tenth
     rwsam_k: int = 20  # neighbours of the KDE
     rwsam_alpha: float = 1.0  # weight = density^(-alpha)
     rwsam_clip_min: float = 0.1  # weights are normalised to mean 1, then clipped to this range
@@ -67,30 +81,74 @@ def resolve_sam(args: SAMArgs, cfg: RunConfig, num_classes: int) -> SAMArgs:
 
 def resolve_rwsam(args: RwSAMArgs, cfg: RunConfig, num_classes: int) -> RwSAMArgs:
     _check_sam(args)
-    epochs = cfg.train.epochs
+    if args.rwsam_weights not in WEIGHT_MODES:
+        raise UserError(f"--rwsam-weights must be inloop or offline, not '{args.rwsam_weights}'")
     args = dataclasses.replace(
         args,
         sam_rho=float(args.sam_rho),
-        rwsam_warmup=args.rwsam_warmup if args.rwsam_warmup is not None else epochs // 5,
-        rwsam_refresh=args.rwsam_refresh
-        if args.rwsam_refresh is not None
-        else max(1, epochs // 10),
         rwsam_alpha=float(args.rwsam_alpha),
         rwsam_clip_min=float(args.rwsam_clip_min),
         rwsam_clip_max=float(args.rwsam_clip_max),
     )
-    if (args.rwsam_warmup or 0) < 0 or (args.rwsam_refresh or 0) < 1 or args.rwsam_k < 1:
-        raise UserError("--rwsam-warmup must be >= 0, --rwsam-refresh and --rwsam-k >= 1")
+    if args.rwsam_k < 1:
+        raise UserError("--rwsam-k must be >= 1")
+    if not (np.isfinite(args.rwsam_alpha) and args.rwsam_alpha >= 0):
+        raise UserError(f"--rwsam-alpha {args.rwsam_alpha} must be a finite number >= 0")
+    if not 0 < args.rwsam_clip_min <= 1 <= args.rwsam_clip_max:
+        raise UserError("rwsam weight clip range must satisfy 0 < min <= 1 <= max")
+    if args.rwsam_weights == "offline":
+        if args.rwsam_warmup is not None or args.rwsam_refresh is not None:
+            raise UserError(
+                "--rwsam-warmup and --rwsam-refresh schedule the in-loop KDE; --rwsam-weights "
+                "offline computes the weights once: drop them"
+            )
+        return args
+    return _resolve_schedule(args, cfg.train.epochs)
+
+
+def _resolve_schedule(args: RwSAMArgs, epochs: int) -> RwSAMArgs:
+    """The in-loop KDE's warm-up and refresh period, filled and checked."""
+    args = dataclasses.replace(
+        args,
+        rwsam_warmup=args.rwsam_warmup if args.rwsam_warmup is not None else epochs // 5,
+        rwsam_refresh=args.rwsam_refresh
+        if args.rwsam_refresh is not None
+        else max(1, epochs // 10),
+    )
+    if (args.rwsam_warmup or 0) < 0 or (args.rwsam_refresh or 0) < 1:
+        raise UserError("--rwsam-warmup must be >= 0, --rwsam-refresh >= 1")
     if (args.rwsam_warmup or 0) >= epochs:
         raise UserError(
             f"--rwsam-warmup {args.rwsam_warmup} leaves no epoch with KDE weights "
             f"(the run has {epochs}); lower it"
         )
-    if not (np.isfinite(args.rwsam_alpha) and args.rwsam_alpha >= 0):
-        raise UserError(f"--rwsam-alpha {args.rwsam_alpha} must be a finite number >= 0")
-    if not 0 < args.rwsam_clip_min <= 1 <= args.rwsam_clip_max:
-        raise UserError("rwsam weight clip range must satisfy 0 < min <= 1 <= max")
     return args
+
+
+def _uses_base(variant_args: dict[str, Any]) -> bool:
+    return variant_args.get("rwsam_weights") == "offline"
+
+
+def _rwsam_cost(variant_args: dict[str, Any], cfg: RunConfig) -> float:
+    """Planned passes relative to `base`: SAM's 2, plus the base stage offline."""
+    return SAM_PASSES + (1.0 if _uses_base(variant_args) else 0.0)
+
+
+def kde_weights(
+    method: Method, subset: ImageSplit, image_size: int, batch: int, device: Any, args: RwSAMArgs
+) -> np.ndarray:
+    """The KDE weights of `subset` on `method`'s frozen backbone features."""
+    feats = extract_features(
+        method.backbone,
+        subset.images,
+        image_size,
+        batch,
+        device,
+        method.input_normalization(image_size),
+    )
+    return density_weights(
+        feats, args.rwsam_k, args.rwsam_alpha, (args.rwsam_clip_min, args.rwsam_clip_max)
+    )
 
 
 class DensityRefresh(pl.Callback):
@@ -114,16 +172,7 @@ class DensityRefresh(pl.Callback):
             return
         t0 = time.perf_counter()
         assert isinstance(module, SAMModule)
-        method = module.method
-        feats = extract_features(
-            method.backbone,
-            self.subset.images,
-            self.image_size,
-            self.batch,
-            module.device,
-            method.input_normalization(self.image_size),
-        )
-        w = density_weights(feats, a.rwsam_k, a.rwsam_alpha, (a.rwsam_clip_min, a.rwsam_clip_max))
+        w = kde_weights(module.method, self.subset, self.image_size, self.batch, module.device, a)
         module.weights.copy_(torch.as_tensor(w, dtype=torch.float32))
         self.refreshes += 1
         self.seconds += time.perf_counter() - t0
@@ -152,6 +201,8 @@ def _sam_variant(kind: str):
     def pretrain(ctx: PretrainContext) -> PretrainResult:
         cfg, a = ctx.config, ctx.config.variant_args
         args = (RwSAMArgs if kind == "rwsam" else SAMArgs)(**a)
+        if isinstance(args, RwSAMArgs) and args.rwsam_weights == "offline":
+            return _offline_rwsam(ctx, args)
         targets = ctx.subset.targets.numpy()
         n, classes = len(targets), ctx.method.num_classes
         if kind == "rwsam-oracle":
@@ -160,24 +211,17 @@ def _sam_variant(kind: str):
             weights = np.ones(n)
         module = SAMModule(ctx.method, torch.as_tensor(weights), args.sam_rho, args.sam_adaptive)
         callbacks = []
-        if kind == "rwsam":
+        if isinstance(args, RwSAMArgs):
             refresh = DensityRefresh(ctx.subset, ctx.image_size, args, cfg.eval.feature_batch_size)
             callbacks.append(refresh)
-        ctx.reporter.stage("pre-training")
-        stats = fit(
-            module,
-            ctx.subset,
-            cfg,
-            ctx.image_size,
-            ctx.reporter,
-            callbacks=callbacks,
-            checkpoint_dir=ctx.stage_dir(kind),
-        )
+        stats = _train_sam(ctx, module, kind, callbacks)
         final = module.weights.cpu().numpy().astype(np.float64)
         summary: dict[str, Any] = {"kind": kind, **weight_summary(final, targets, classes)}
-        if kind == "rwsam":
+        if isinstance(args, RwSAMArgs):
             summary.update(
+                weights_mode="inloop",
                 refreshes=refresh.refreshes,
+                in_loop_refreshes=refresh.refreshes,
                 weights_s=round(refresh.seconds, 3),
                 weights_fraction=round(refresh.seconds / max(stats.wall_s, 1e-9), 4),
             )
@@ -185,25 +229,91 @@ def _sam_variant(kind: str):
             ctx.method.backbone,
             dataclasses.asdict(stats),
             {"rwsam": summary},
-            compute=stage_compute(stats, cfg.train.batch_size, SAM_PASSES),
+            stage_compute(stats, cfg.train.batch_size, SAM_PASSES),
         )
 
     return pretrain
 
 
-for _name, _description, _args, _resolve in (
-    ("sam", "SAM (adaptive by default) with every example weighted 1", SAMArgs, resolve_sam),
+def _train_sam(
+    ctx: PretrainContext, module: SAMModule, stage: str, callbacks: list[pl.Callback]
+) -> TrainStats:
+    ctx.reporter.stage("pre-training")
+    return fit(
+        module,
+        ctx.subset,
+        ctx.config,
+        ctx.image_size,
+        ctx.reporter,
+        callbacks=callbacks,
+        checkpoint_dir=ctx.stage_dir(stage),
+    )
+
+
+def _offline_rwsam(ctx: PretrainContext, args: RwSAMArgs) -> PretrainResult:
+    """KDE weights once from the `base` run's features, then SAM from a fresh start under them
+    (the start and data order of `sam` with the same seed: only the weights differ)."""
+    cfg = ctx.config
+    if ctx.make_method is None:
+        raise ValueError("rwsam offline needs PretrainContext.make_method")
+    base_stats, reused = train_base(ctx)
+    ctx.reporter.stage("KDE weights")
+    t0 = time.perf_counter()
+    device = feature_device(cfg.runtime.accelerator)
+    batch = cfg.eval.feature_batch_size
+    weights = from_rank_zero(
+        kde_weights(ctx.method, ctx.subset, ctx.image_size, batch, device, args)
+    )
+    kde_s = time.perf_counter() - t0
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    method = ctx.make_method()
+    module = SAMModule(method, torch.as_tensor(weights), args.sam_rho, args.sam_adaptive)
+    stats = _train_sam(ctx, module, "rwsam", [])
+    sam = stage_compute(stats, cfg.train.batch_size, SAM_PASSES)
+    base: list[Compute] = []
+    if not reused:  # kept weights cost this run nothing but loading them
+        base = [stage_compute(SimpleNamespace(**base_stats), cfg.train.batch_size)]
+    compute = total_compute(*base, sam, extra_wall_s=kde_s)
+    targets = ctx.subset.targets.numpy()
+    final = module.weights.cpu().numpy().astype(np.float64)
+    summary: dict[str, Any] = {
+        "kind": "rwsam",
+        **weight_summary(final, targets, method.num_classes),
+        "weights_mode": "offline",
+        "refreshes": 1,
+        "in_loop_refreshes": 0,
+        "weights_s": round(kde_s, 3),
+        "weights_fraction": round(kde_s / max(compute.wall_s, 1e-9), 4),
+        "base_reused": reused,
+        "base": {k: base_stats[k] for k in ("epochs", "steps", "wall_s", "final_loss")},
+    }
+    return PretrainResult(method.backbone, dataclasses.asdict(stats), {"rwsam": summary}, compute)
+
+
+for _name, _description, _args, _resolve, _cost, _base in (
+    (
+        "sam",
+        "SAM (adaptive by default) with every example weighted 1",
+        SAMArgs,
+        resolve_sam,
+        lambda a, cfg: SAM_PASSES,
+        False,
+    ),
     (
         "rwsam",
         "re-weighted SAM: KDE-density weights on the model's features (Liu et al. 2022)",
         RwSAMArgs,
         resolve_rwsam,
+        _rwsam_cost,
+        _uses_base,
     ),
     (
         "rwsam-oracle",
         "diagnostic: SAM weighted by 1 / true class count (uses labels)",
         SAMArgs,
         resolve_sam,
+        lambda a, cfg: SAM_PASSES,
+        False,
     ),
 ):
     VARIANTS.add(
@@ -214,8 +324,9 @@ for _name, _description, _args, _resolve in (
             _sam_variant(_name),
             Args=_args,
             resolve=_resolve,
+            needs_base_weights=_base,
             needs_training=True,
             needs_per_example_loss=True,
-            cost=lambda args, cfg: SAM_PASSES,
+            cost=_cost,
         ),
     )
