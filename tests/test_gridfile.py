@@ -24,10 +24,10 @@ def test_the_paper_grids_run_the_papers_remedies() -> None:
         return build_spec(load_grid_file(GRIDS[name]), {})
 
     for name in ("liu2022", "liu2022-step", "liu2022-cpu"):
-        assert spec(name).variants == ("base", "sam", "rwsam"), name
+        assert spec(name).variants == ("base", "sam", "rwsam", "matched"), name
     assert (spec("liu2022").profile, spec("liu2022-step").profile) == ("exponential", "step")
     for name in ("chang2022", "chang2022-cpu"):
-        assert spec(name).variants == ("base", "cluster-distill"), name
+        assert spec(name).variants == ("base", "cluster-distill", "matched"), name
     design = ("dataset", "total", "n_max", "epochs", "batch_size", "lr", "backbone", "stem")
     cpu = spec("cifar10-lt-cpu")
     for name in ("liu2022-cpu", "chang2022-cpu"):  # the CPU study's design, its seeds and ratios
