@@ -174,11 +174,20 @@ def run(
         int | None,
         typer.Option(min=1, help="k-means clusters (default: classes).", rich_help_panel=VARIANT),
     ] = None,
-    expert_epochs: Annotated[
+    expert_steps: Annotated[
         int | None,
         typer.Option(
             min=1,
-            help="Epochs of each expert on its cluster (default: half the epochs).",
+            help="SGD steps of each expert, in whole passes over its cluster (default: the "
+            "base's steps / the experts).",
+            rich_help_panel=VARIANT,
+        ),
+    ] = None,
+    min_cluster_size: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="Smaller clusters merge into their nearest one (default 32).",
             rich_help_panel=VARIANT,
         ),
     ] = None,
@@ -384,7 +393,8 @@ def run(
         "val_per_class": val_per_class,
         "probe_per_class": probe_per_class,
         "clusters": clusters,
-        "expert_epochs": expert_epochs,
+        "expert_steps": expert_steps,
+        "min_cluster_size": min_cluster_size,
         "student_epochs": student_epochs,
         "student_init": student_init,
         "distill_weight": distill_weight,

@@ -83,7 +83,8 @@ class GridSpec:
     probe_per_class: int | None = None  # probes fit on this many pool images per class
     # options of variants (each goes to the variants of the grid whose Args have it)
     clusters: int | None = None
-    expert_epochs: int | None = None
+    expert_steps: int | None = None
+    min_cluster_size: int | None = None
     student_epochs: int | None = None
     student_init: str | None = None
     distill_weight: float | None = None
@@ -109,7 +110,8 @@ class GridSpec:
 
 VARIANT_OPTIONS = (
     "clusters",
-    "expert_epochs",
+    "expert_steps",
+    "min_cluster_size",
     "student_epochs",
     "student_init",
     "distill_weight",

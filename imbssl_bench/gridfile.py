@@ -44,7 +44,8 @@ MINIMUM = {
     "val_per_class": 1,
     "probe_per_class": 1,
     "clusters": 1,
-    "expert_epochs": 1,
+    "expert_steps": 1,
+    "min_cluster_size": 2,
     "student_epochs": 1,
     "rwsam_warmup": 0,
     "rwsam_refresh": 1,
@@ -52,6 +53,11 @@ MINIMUM = {
     "devices": 1,
     "num_nodes": 1,
     "num_workers": 0,
+}
+# keys of earlier versions -> what to write instead
+REPLACED = {
+    "expert_epochs": "expert_steps = N (SGD steps of each expert; default: the base's steps / "
+    "the experts)",
 }
 DEFAULTS: dict[str, Any] = {"ratios": "1,10,100", "seeds": "0", "variants": "base"}
 _TYPES: dict[str, tuple[type, ...]] = {  # GridSpec annotations -> TOML value types
@@ -102,6 +108,8 @@ def load_grid_file(path: Path | Traversable) -> dict[str, Any]:
         raise UserError(f"grid file '{path}' is not valid TOML ({exc}); fix it") from None
     fields = {f.name: f for f in dataclasses.fields(GridSpec)}
     for key, value in values.items():
+        if key in REPLACED:
+            raise UserError(f"grid file '{path}': '{key}' is gone; write {REPLACED[key]}")
         if key not in fields:
             raise UserError(
                 f"grid file '{path}': unknown key '{key}'; valid keys: {', '.join(fields)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import signal
 import time
@@ -95,17 +96,49 @@ class _Batches(Dataset):
         return self.images[idx], self.targets[idx.cpu()], idx.cpu()
 
 
+def even_batch_count(n: int, batch: int, min_batch: int = 2) -> int:
+    """How many batches `EvenBatches` cuts `n` images into: ``ceil(n / batch)``, fewer where
+    a batch would get under `min_batch` images (batch norm needs two per process).
+
+    Examples:
+        >>> [even_batch_count(n, 128) for n in (2, 3, 128, 129, 257)]
+        [1, 1, 1, 2, 3]
+        >>> even_batch_count(5, 2)  # 2 + 3, not 2 + 2 + 1
+        2
+    """
+    return max(1, min(math.ceil(n / batch), n // min_batch))
+
+
+class EvenBatches(Sampler[list[int]]):
+    """Every one of `n` indices once per epoch, shuffled (seeded), in `even_batch_count`
+    batches whose sizes differ by at most one: no image is starved by ``drop_last``."""
+
+    def __init__(self, n: int, batch: int, seed: int, min_batch: int = 2) -> None:
+        self.n, self.count = n, even_batch_count(n, batch, min_batch)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        order = torch.randperm(self.n, generator=self.generator)
+        for part in torch.tensor_split(order, self.count):
+            yield part.tolist()
+
+    def __len__(self) -> int:
+        return self.count
+
+
 class _RankShare(Sampler[list[int]]):
     """This DDP process's slice of each global batch: the processes together see the global
-    batches a single process would, step for step."""
+    batches a single process would, step for step (less a batch's remainder modulo the
+    processes). `rank` None: read from torch.distributed when iterated."""
 
-    def __init__(self, batches: BatchSampler, rank: int, world: int) -> None:
+    def __init__(self, batches: Sampler[list[int]], rank: int | None, world: int) -> None:
         self.batches, self.rank, self.world = batches, rank, world
 
     def __iter__(self):  # type: ignore[no-untyped-def]
+        rank = torch.distributed.get_rank() if self.rank is None else self.rank
         for batch in self.batches:
             share = len(batch) // self.world
-            yield batch[self.rank * share : (self.rank + 1) * share]
+            yield batch[rank * share : (rank + 1) * share]
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -114,11 +147,15 @@ class _RankShare(Sampler[list[int]]):
 class DeviceViewsData(pl.LightningDataModule):
     """uint8 batches (on the GPU when the images fit, else pinned) that become the method's
     views on the training device, per image, after the transfer (`BatchedViews`). `batch` is
-    the global batch; under DDP each process takes its slice of it (`_RankShare`)."""
+    the global batch; under DDP each process takes its slice of it (`_RankShare`).
+    ``drop_last=False``: `EvenBatches` of at most `batch`, every image in every epoch."""
 
-    def __init__(self, split: ImageSplit, views: BatchedViews, batch: int, seed: int) -> None:
+    def __init__(
+        self, split: ImageSplit, views: BatchedViews, batch: int, seed: int, drop_last: bool = True
+    ) -> None:
         super().__init__()
         self.split, self.views, self.batch, self.seed = split, views, batch, seed
+        self.drop_last = drop_last
 
     def train_dataloader(self) -> DataLoader:
         images = self.split.images
@@ -127,15 +164,20 @@ class DeviceViewsData(pl.LightningDataModule):
             if device.type == "cuda":
                 free, _ = torch.cuda.mem_get_info(device)
                 images = images.to(device) if images.nbytes < free // 4 else images.pin_memory()
-        sampler = BatchSampler(
-            RandomSampler(
-                range(len(self.split)), generator=torch.Generator().manual_seed(self.seed)
-            ),
-            self.batch,
-            drop_last=True,
+        world = self.trainer.world_size if self.trainer is not None else 1
+        sampler: Sampler[list[int]] = (
+            BatchSampler(
+                RandomSampler(
+                    range(len(self.split)), generator=torch.Generator().manual_seed(self.seed)
+                ),
+                self.batch,
+                drop_last=True,
+            )
+            if self.drop_last
+            else EvenBatches(len(self.split), self.batch, self.seed, 2 * world)
         )
-        if self.trainer is not None and self.trainer.world_size > 1:
-            sampler = _RankShare(sampler, self.trainer.global_rank, self.trainer.world_size)
+        if self.trainer is not None and world > 1:
+            sampler = _RankShare(sampler, self.trainer.global_rank, world)
         return DataLoader(_Batches(images, self.split.targets), sampler=sampler, batch_size=None)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -145,12 +187,16 @@ class DeviceViewsData(pl.LightningDataModule):
 
 
 def train_data(
-    split: ImageSplit, method: pl.LightningModule, cfg: RunConfig, image_size: int
+    split: ImageSplit,
+    method: pl.LightningModule,
+    cfg: RunConfig,
+    image_size: int,
+    drop_last: bool = True,
 ) -> DataLoader | DeviceViewsData:
     """The PIL `train_loader`, or with ``train.augment == "batched"`` the views made on the
-    training device from the same transform's parameters."""
+    training device from the same transform's parameters (`drop_last`: see `fit`)."""
     if cfg.train.augment in (None, "pil"):
-        return train_loader(split, method, cfg, image_size)
+        return train_loader(split, method, cfg, image_size, drop_last)
     if cfg.train.augment != "batched":
         raise UserError(f"--augment must be pil or batched, not '{cfg.train.augment}'")
     from imbssl_bench.augment import Unsupported, batched_views
@@ -162,24 +208,35 @@ def train_data(
             f"--augment batched: the method's transform has {exc}, which has no batched "
             "form here; run it with --augment pil"
         ) from None
-    return DeviceViewsData(split, views, _batch_size(cfg, split), cfg.seed)
+    return DeviceViewsData(split, views, _batch_size(cfg, split), cfg.seed, drop_last)
 
 
 def train_loader(
-    split: ImageSplit, method: pl.LightningModule, cfg: RunConfig, image_size: int
+    split: ImageSplit,
+    method: pl.LightningModule,
+    cfg: RunConfig,
+    image_size: int,
+    drop_last: bool = True,
 ) -> DataLoader:
-    """Shuffled batches of `method.build_transform` views, seeded by the run's seed."""
-    batch = _device_batch(cfg, split)  # Lightning adds a DistributedSampler under DDP
+    """Shuffled batches of `method.build_transform` views, seeded by the run's seed
+    (`drop_last`: see `fit`)."""
+    dataset = ViewsDataset(split, method.build_transform(image_size))
     workers = cfg.runtime.num_workers
+    common: dict[str, Any] = dict(
+        num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available()
+    )
+    if not drop_last:  # under DDP each process takes its slice of each batch
+        world = cfg.world_size
+        batches = EvenBatches(len(split), _batch_size(cfg, split), cfg.seed, 2 * world)
+        sampler = batches if world == 1 else _RankShare(batches, None, world)
+        return DataLoader(dataset, batch_sampler=sampler, **common)
     return DataLoader(
-        ViewsDataset(split, method.build_transform(image_size)),
-        batch_size=batch,
+        dataset,
+        batch_size=_device_batch(cfg, split),  # Lightning adds a DistributedSampler under DDP
         shuffle=True,
         drop_last=True,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        pin_memory=torch.cuda.is_available(),
         generator=torch.Generator().manual_seed(cfg.seed),
+        **common,
     )
 
 
@@ -189,9 +246,11 @@ def make_trainer(
     callbacks: Sequence[pl.Callback] = (),
     max_steps: int = -1,
     checkpoint_dir: Path | None = None,
+    shares_batches: bool = False,
 ) -> pl.Trainer:
     """A quiet Trainer: no logger or bars (progress goes to a `Reporter`); with
-    `checkpoint_dir`, an atomic ``last.ckpt`` there after every epoch."""
+    `checkpoint_dir`, an atomic ``last.ckpt`` there after every epoch. `shares_batches`: the
+    data gives each DDP process its slice of each batch itself (no DistributedSampler)."""
     saving = [epoch_checkpoints(checkpoint_dir)] if checkpoint_dir is not None else []
     return pl.Trainer(
         max_epochs=epochs,
@@ -201,7 +260,7 @@ def make_trainer(
         num_nodes=cfg.runtime.num_nodes,
         strategy=cfg.runtime.strategy,
         sync_batchnorm=cfg.runtime.sync_batchnorm,
-        use_distributed_sampler=cfg.train.augment != "batched",  # it shares batches itself
+        use_distributed_sampler=not shares_batches and cfg.train.augment != "batched",
         precision=cfg.train.precision,  # type: ignore[arg-type]
         logger=False,
         enable_checkpointing=bool(saving),
@@ -260,13 +319,17 @@ def fit(
     reporter: Reporter | None = None,
     callbacks: Sequence[pl.Callback] = (),
     checkpoint_dir: Path | None = None,
+    drop_last: bool = True,
 ) -> TrainStats:
     """Train `method` (a `Method`, or any LightningModule with `build_transform(image_size)`,
     such as a variant's wrapper) on `split` for the config's epochs and return stats. With
-    `checkpoint_dir`, a ``last.ckpt`` there is resumed and rewritten after every epoch."""
+    `checkpoint_dir`, a ``last.ckpt`` there is resumed and rewritten after every epoch.
+    Batches of the config's size capped by the subset's, the last partial one dropped; with
+    ``drop_last=False`` every image in every epoch, in `EvenBatches` of at most that size
+    (`TrainStats.batch_size`: the largest of them)."""
     reporter = reporter or NullReporter()
     epochs = cfg.train.epochs
-    data = train_data(split, method, cfg, image_size)
+    data = train_data(split, method, cfg, image_size, drop_last)
     speed_up(method, cfg)
     resume, resumed_from = resume_point(checkpoint_dir, reporter.note)
     if resumed_from is not None:
@@ -278,6 +341,7 @@ def fit(
         epochs,
         [ReporterCallback(reporter), FiniteLoss(), stage, *callbacks],
         checkpoint_dir=checkpoint_dir,
+        shares_batches=not drop_last,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -302,10 +366,13 @@ def fit(
     final_loss = float(loss) if loss is not None else stage.loss  # None: resumed, finished
     if final_loss is not None and not torch.isfinite(torch.tensor(final_loss)):
         raise FloatingPointError(f"training loss is {final_loss} after {epochs} epochs")
+    batch = _batch_size(cfg, split)
+    if not drop_last:
+        batch = math.ceil(len(split) / even_batch_count(len(split), batch, 2 * cfg.world_size))
     return TrainStats(
         epochs,
         int(trainer.global_step),
-        _batch_size(cfg, split),
+        batch,
         final_loss,
         round(stage.earlier_wall_s + time.perf_counter() - start, 3),
         resumed_from,
@@ -342,6 +409,25 @@ class StageStats(pl.Callback):
         self.earlier_wall_s = float(state_dict["wall_s"])
         self.loss = state_dict["loss"]
         self.earlier_code = tuple(state_dict.get("trained_by", ("unknown",)))
+
+
+class EpochLosses(pl.Callback):
+    """Each epoch's mean training loss (``train_loss_epoch``), kept in the stage's
+    checkpoints so that a resumed stage still knows its first epochs'."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loss = trainer.callback_metrics.get("train_loss_epoch")
+        if loss is not None:
+            self.losses.append(float(loss))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"losses": list(self.losses)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.losses = list(state_dict["losses"])
 
 
 class RankAugmentation(pl.Callback):

@@ -108,6 +108,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     ("text", "match"),
     [
         ('methods = ["simclr"]\nepoch = 3\n', "unknown key 'epoch'"),
+        ('methods = ["simclr"]\nexpert_epochs = 3\n', "'expert_epochs' is gone; write expert_"),
         ('methods = ["simclr"]\nepochs = "three"\n', "'epochs' = 'three' has the wrong type"),
         ('methods = ["simclr"]\nsame_size = 1\n', "'same_size' = 1 has the wrong type"),
         ('methods = ["simclr"]\nepochs = true\n', "'epochs' = True has the wrong type"),
@@ -138,6 +139,7 @@ def test_bad_grid_file_on_the_command_line(cli, tmp_path: Path) -> None:
     [
         ('methods = ["simclr"]\nepochs = 0\n', "epochs = 0 must be >= 1"),
         ('methods = ["simclr"]\nbatch_size = 1\n', "batch_size = 1 must be >= 2"),
+        ('methods = ["simclr"]\nmin_cluster_size = 1\n', "min_cluster_size = 1 must be >= 2"),
         ('methods = ["simclr"]\nval_per_class = -3\n', "val_per_class = -3 must be >= 1"),
         ('methods = ["simclr"]\ntotal = 0\n', "total = 0 must be >= 1"),
     ],

@@ -4,10 +4,14 @@ option of `ClusterDistillArgs`).
 
 1. base: the method's plain run on the subset (its weights reused when the grid kept them);
 2. cluster: spherical faiss k-means on its frozen, L2-normalised backbone features of the
-   subset (no augmentation); clusters smaller than one batch merge into their nearest one;
+   subset (no augmentation); clusters smaller than `min_cluster_size` merge into their
+   nearest one;
 3. experts: one per cluster, initialised from the base weights, trained with the same method
-   on that cluster only, each for `expert_epochs` passes over its cluster (so all experts
-   together see about `expert_epochs` passes over the subset);
+   on that cluster only, for at least `expert_steps` SGD steps each (default: the base's
+   planned steps / the number of experts, so the experts together take at least as many
+   steps as the base). Each pass shows the expert every image of its cluster, in near-equal
+   batches of at most the config's batch (`training.EvenBatches`, no ``drop_last``), and it
+   runs as many whole passes as reach its budget;
 4. distill: a student (base weights, or scratch) trained on the whole subset with its SSL loss
    + `distill_weight` * the cosine distillation loss of `imbssl_bench.distill`.
 Labels are used only for the diagnostics (NMI and purity of the clusters).
@@ -16,13 +20,16 @@ Labels are used only for the diagnostics (NMI and purity of the clusters).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
 from imbssl_bench.config import RunConfig
@@ -30,12 +37,15 @@ from imbssl_bench.distill import DistillStudent
 from imbssl_bench.distributed import from_rank_zero
 from imbssl_bench.errors import UserError
 from imbssl_bench.features import extract_features, feature_device
-from imbssl_bench.training import fit
+from imbssl_bench.training import EpochLosses, even_batch_count, fit
 from imbssl_bench.variants.api import (
     VARIANTS,
+    Compute,
     PretrainContext,
     PretrainResult,
     Variant,
+    stage_compute,
+    total_compute,
     train_base,
 )
 
@@ -46,7 +56,15 @@ ADAPTERS = ("linear", "none")
 @dataclass(frozen=True)
 class ClusterDistillArgs:
     clusters: int | None = None  # k-means K; None: the number of classes
-    expert_epochs: int | None = None  # passes of each expert over its cluster; None: base / 2
+    # SGD steps of each expert (at least: whole passes over its cluster); None: the base's
+    # planned steps / the number of experts, rounded up. The number of experts is known only
+    # after clustering and merging, so None stays None here; the record's diagnostics state
+    # the budget used (`expert_budget`)
+    expert_steps: int | None = None
+    # clusters smaller than this merge into their nearest one. 32: an expert's batch is its
+    # cluster at most, and batch norm's batch statistics degrade fast below 16-32 images
+    # (Wu & He, Group Normalization, ECCV 2018, fig. 1); also enough negatives for SimCLR
+    min_cluster_size: int = 32
     student_epochs: int | None = None  # None: the base epochs
     student_init: str = "base"  # base | scratch
     distill_weight: float = 1.0  # lambda of SSL + lambda * distillation
@@ -57,12 +75,10 @@ class ClusterDistillArgs:
 
 def resolve_args(args: ClusterDistillArgs, cfg: RunConfig, num_classes: int) -> ClusterDistillArgs:
     """Fill the defaults that depend on the run, and check the values."""
-    epochs = cfg.train.epochs
     args = dataclasses.replace(
         args,
         clusters=args.clusters or num_classes,
-        expert_epochs=args.expert_epochs or max(1, epochs // 2),
-        student_epochs=args.student_epochs or epochs,
+        student_epochs=args.student_epochs or cfg.train.epochs,
         distill_weight=float(args.distill_weight),
     )
     if args.student_init not in STUDENT_INITS:
@@ -71,18 +87,49 @@ def resolve_args(args: ClusterDistillArgs, cfg: RunConfig, num_classes: int) -> 
         raise UserError(f"cluster-distill adapter must be one of {', '.join(ADAPTERS)}")
     counts = (
         args.clusters,
-        args.expert_epochs,
+        1 if args.expert_steps is None else args.expert_steps,
         args.student_epochs,
         args.kmeans_iters,
         args.kmeans_redo,
     )
     if min(counts) < 1:
         raise UserError(
-            "cluster-distill: clusters, expert/student epochs and k-means iterations must be >= 1"
+            "cluster-distill: clusters, expert steps, student epochs and k-means iterations "
+            "must be >= 1"
         )
+    if args.min_cluster_size < 2:
+        raise UserError("--min-cluster-size must be >= 2 (batch norm needs two images)")
     if not (np.isfinite(args.distill_weight) and args.distill_weight >= 0):
         raise UserError("--distill-weight must be a finite number >= 0")
     return args
+
+
+def planned_base_steps(cfg: RunConfig, images: int) -> int:
+    """The base stage's planned SGD steps on `images` images: epochs x full batches."""
+    return cfg.train.epochs * (images // min(cfg.train.batch_size, images))
+
+
+def planned_cost(args: dict[str, Any], cfg: RunConfig) -> float:
+    """Forward-backward passes planned relative to plain `base` (`Variant.cost`): 1 for the
+    base stage + the experts' + the student's (student epochs / base epochs).
+
+    The experts' exact passes depend on the clusters, known only after clustering: by default
+    they are taken as 1, their budget (together at least the base's steps, at batches of up
+    to the config's); the record's `Compute` has the exact figure (more where whole passes
+    round the steps up, less where a cluster's batches are smaller than the config's). With
+    `expert_steps` given: clusters x expert_steps / the base's planned steps, an upper bound
+    (merging only lowers the number of experts) that needs the subset size, i.e. a same-size
+    grid (`total`)."""
+    student = args["student_epochs"] / cfg.train.epochs
+    if args["expert_steps"] is None:
+        return 2.0 + student
+    if cfg.imbalance.total is None:
+        raise UserError(
+            "cluster-distill: the planned compute of --expert-steps needs the subset size; "
+            "pass --total (a same-size grid) or leave --expert-steps at its default"
+        )
+    base = planned_base_steps(cfg, cfg.imbalance.total)
+    return 1.0 + args["clusters"] * args["expert_steps"] / base + student
 
 
 def _with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
@@ -94,15 +141,9 @@ def _reseed(cfg: RunConfig, stage: int) -> None:
     pl.seed_everything((cfg.seed * 1009 + stage) % 2**32, workers=True, verbose=False)
 
 
-def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
-    cfg, a = ctx.config, ClusterDistillArgs(**ctx.config.variant_args)
-    if ctx.make_method is None:
-        raise ValueError("cluster-distill needs PretrainContext.make_method")
-    base_stats, reused = train_base(ctx)
-    base_state = {k: v.detach().clone() for k, v in ctx.method.state_dict().items()}
-
-    ctx.reporter.stage("clustering")
-    t0 = time.perf_counter()
+def _cluster(ctx: PretrainContext, a: ClusterDistillArgs) -> np.ndarray:
+    """Each subset image's cluster: k-means on the base's features, small clusters merged."""
+    cfg = ctx.config
     feats = extract_features(
         ctx.method.backbone,
         ctx.subset.images,
@@ -112,39 +153,78 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
         ctx.method.input_normalization(ctx.image_size),
     )
     assign, centroids = kmeans(feats, a.clusters or 1, cfg.seed, a.kmeans_iters, a.kmeans_redo)
-    assign = merge_small(assign, centroids, min(cfg.train.batch_size, len(ctx.subset)))
-    assign = from_rank_zero(assign)  # under DDP every process trains the same experts
+    assign = merge_small(assign, centroids, min(a.min_cluster_size, len(ctx.subset)))
+    return from_rank_zero(assign)  # under DDP every process trains the same experts
+
+
+def _train_expert(
+    ctx: PretrainContext, k: int, members: np.ndarray, budget: int, base_state: dict
+) -> tuple[nn.Module, dict[str, Any], Compute]:
+    """Expert `k` on its cluster `members`, from the base weights, for as many whole passes
+    as reach `budget` steps: its backbone, its diagnostics row and its compute. The row's
+    ``loss_start`` / ``loss_end``: its mean training loss over its first / last pass."""
+    cfg = ctx.config
+    _reseed(cfg, 1 + k)
+    expert = ctx.make_method()  # type: ignore[misc]
+    expert.load_state_dict(base_state)
+    n = len(members)
+    per_pass = even_batch_count(n, min(cfg.train.batch_size, n), 2 * cfg.world_size)
+    losses = EpochLosses()
+    stats = fit(
+        expert,
+        ctx.subset.subset(members),
+        _with_epochs(cfg, math.ceil(budget / per_pass)),
+        ctx.image_size,
+        ctx.reporter,
+        callbacks=[losses],
+        checkpoint_dir=ctx.stage_dir(f"expert-{k}"),
+        drop_last=False,
+    )
+    row = {
+        "images": n,
+        "batch_size": stats.batch_size,  # the largest; the others one image fewer
+        "epochs": stats.epochs,
+        "steps": stats.steps,
+        "step_budget": budget,
+        "wall_s": stats.wall_s,
+        "loss_start": losses.losses[0] if losses.losses else None,
+        "loss_end": stats.final_loss,
+    }
+    # every step a batch of n / per_pass images on average: that share of a config batch
+    passes = stats.steps * n / per_pass / cfg.train.batch_size
+    return expert.backbone, row, Compute(stats.steps, passes, stats.wall_s)
+
+
+def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
+    cfg, a = ctx.config, ClusterDistillArgs(**ctx.config.variant_args)
+    if ctx.make_method is None:
+        raise ValueError("cluster-distill needs PretrainContext.make_method")
+    base_stats, reused = train_base(ctx)
+    base_state = {k: v.detach().clone() for k, v in ctx.method.state_dict().items()}
+
+    ctx.reporter.stage("clustering")
+    t0 = time.perf_counter()
+    assign = _cluster(ctx, a)
+    cluster_s = time.perf_counter() - t0
+    count = int(assign.max()) + 1
+    base_steps = planned_base_steps(cfg, len(ctx.subset))
+    budget = a.expert_steps or math.ceil(base_steps / count)
     diagnostics: dict[str, Any] = {
         "clusters_requested": a.clusters,
         **cluster_diagnostics(assign, ctx.subset.targets.numpy()),
         "base_reused": reused,
+        "expert_budget": {"base_steps": base_steps, "experts": count, "steps_each": budget},
     }
-    cluster_s = time.perf_counter() - t0
 
-    experts, expert_rows = [], []
-    for k in range(int(assign.max()) + 1):
-        ctx.reporter.stage(f"expert {k + 1}/{assign.max() + 1}")
-        _reseed(cfg, 1 + k)
-        expert = ctx.make_method()
-        expert.load_state_dict(base_state)
-        members = np.flatnonzero(assign == k)
-        stats = fit(
-            expert,
-            ctx.subset.subset(members),
-            _with_epochs(cfg, a.expert_epochs or 1),
-            ctx.image_size,
-            ctx.reporter,
-            checkpoint_dir=ctx.stage_dir(f"expert-{k}"),
+    experts, expert_rows, expert_compute = [], [], []
+    for k in range(count):
+        ctx.reporter.stage(f"expert {k + 1}/{count}")
+        backbone, row, compute = _train_expert(
+            ctx, k, np.flatnonzero(assign == k), budget, base_state
         )
-        experts.append(expert.backbone)
-        expert_rows.append(
-            {
-                "images": len(members),
-                "epochs": stats.epochs,
-                "steps": stats.steps,
-                "wall_s": stats.wall_s,
-            }
-        )
+        experts.append(backbone)
+        expert_rows.append(row)
+        expert_compute.append(compute)
 
     ctx.reporter.stage("distilling")
     _reseed(cfg, 0)
@@ -163,20 +243,23 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
         checkpoint_dir=ctx.stage_dir("student"),
     )
 
-    expert_steps = sum(e["steps"] for e in expert_rows)
-    expert_wall = sum(e["wall_s"] for e in expert_rows)
-    base_steps, base_wall = max(1, base_stats["steps"]), max(1e-9, base_stats["wall_s"])
+    batch = cfg.train.batch_size
+    base = stage_compute(SimpleNamespace(**base_stats), batch)
+    compute = total_compute(
+        base, *expert_compute, stage_compute(stats, batch), extra_wall_s=cluster_s
+    )
     diagnostics.update(
         experts=expert_rows,
         base={k: base_stats[k] for k in ("epochs", "steps", "wall_s", "final_loss")},
         student={"init": a.student_init, **dataclasses.asdict(stats)},
         cluster_s=round(cluster_s, 3),
-        compute_vs_base={
-            "steps": round((base_steps + expert_steps + stats.steps) / base_steps, 3),
-            "wall": round((base_wall + cluster_s + expert_wall + stats.wall_s) / base_wall, 3),
+        compute_vs_base={  # the `compute` of all stages over the base stage's
+            "steps": round(compute.steps / max(1, base.steps), 3),
+            "passes": round(compute.passes / max(1e-9, base.passes), 3),
+            "wall": round(compute.wall_s / max(1e-9, base.wall_s), 3),
         },
     )
-    return PretrainResult(student.backbone, dataclasses.asdict(stats), diagnostics)
+    return PretrainResult(student.backbone, dataclasses.asdict(stats), diagnostics, compute)
 
 
 VARIANTS.add(
@@ -189,5 +272,6 @@ VARIANTS.add(
         resolve=resolve_args,
         needs_base_weights=True,
         needs_training=True,
+        cost=planned_cost,
     ),
 )
