@@ -20,9 +20,14 @@ Fix-ups:
   default is 2 (the SimSiam paper's CIFAR appendix, Liu et al.'s code, Lightly's benchmark);
   records written before it ran Lightly's 3-layer `SimSiamProjectionHead`, so they get
   ``proj_layers = 3``, what they actually ran.
+- `base_compute` (0.2.0, issue 15): records gained a ``compute`` section. A `base` record's
+  compute is its one training stage, so it is derived from its ``train`` stats exactly as the
+  `base` variant computes it today (`random`: zeros). Records of other variants are left
+  without one (their stages' split is not in older records): re-run them.
 
 To add a migration, write ``def fix(record, args) -> None`` that edits ``record["config"]``
-(raising `UserError` when it cannot), and append it to `FIXUPS`.
+(or adds a section derived exactly from the record; raising `UserError` when it cannot), and
+append it to `FIXUPS`.
 
 Usage:
     python benchmarks/migrate_records.py --results leaderboard/results \\
@@ -37,6 +42,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -46,6 +52,7 @@ from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.records import read_record, record_files, write_record
+from imbssl_bench.variants.api import compute_section, stage_compute
 from imbssl_bench.weights import weights_path
 
 Record = dict[str, Any]
@@ -93,9 +100,23 @@ def simsiam_proj_layers(record: Record, args: argparse.Namespace) -> None:
         config["method_args"].setdefault("proj_layers", 3)
 
 
+def base_compute(record: Record, args: argparse.Namespace) -> None:
+    """A `base` record's ``compute`` from its training stats (what `base` records today)."""
+    train = record.get("train")
+    if record["variant"] != "base" or record.get("status") != "ok" or "compute" in record:
+        return
+    if train is None:
+        raise UserError(f"record '{record['run_id']}' has no train section to derive compute")
+    cfg = RunConfig.from_dict(record["config"])
+    batch = cfg.train.batch_size
+    spent = stage_compute(SimpleNamespace(**train), batch) if train["steps"] else None
+    record["compute"] = compute_section(spent, train, cfg, record["n_train"])
+
+
 FIXUPS: list[Callable[[Record, argparse.Namespace], None]] = [
     content_fingerprint,
     simsiam_proj_layers,
+    base_compute,
 ]
 
 

@@ -24,8 +24,16 @@ def migrate():
     return module.main
 
 
+def _train(cfg: RunConfig) -> dict:
+    """What `base` trains on make_record's 9 images: the batch capped at 9, 1 step per epoch."""
+    e = cfg.train.epochs
+    return {"epochs": e, "steps": e, "batch_size": 9, "final_loss": 0.1, "wall_s": 3.0}
+
+
 def _write(folder: Path, cfg: RunConfig) -> Path:
-    record = make_record(cfg.run_id(), config=cfg.to_dict(), config_hash=cfg.config_hash())
+    record = make_record(
+        cfg.run_id(), config=cfg.to_dict(), config_hash=cfg.config_hash(), train=_train(cfg)
+    )
     path = folder / f"{cfg.run_id()}.json"
     write_record(path, record)
     return path
@@ -80,3 +88,17 @@ def test_simsiam_records_from_before_proj_layers_say_they_ran_three(
     records = [read_record(p)["config"] for p in tmp_path.glob("*.json")]
     args = {c["method"]: c["method_args"] for c in records}
     assert args == {"simsiam": {"proj_dim": 64, "proj_layers": 3}, "simclr": {"temperature": 0.5}}
+
+
+def test_base_records_get_the_compute_base_writes(migrate, tmp_path: Path) -> None:
+    fingerprint = create_dataset("digits").fingerprint()
+    cfg = RunConfig("simclr", data=DataConfig("digits", fingerprint=fingerprint))
+    epochs = cfg.train.epochs
+    path = _write(tmp_path, cfg)
+    assert migrate(["--results", str(tmp_path)]) == 0
+    (new,) = tmp_path.glob("*.json")
+    assert new == path  # the id does not move: compute is not part of it
+    c = read_record(new)["compute"]
+    assert (c["steps"], c["wall_s"], c["base_steps"]) == (epochs, 3.0, epochs)
+    assert c["passes"] == c["base_passes"] == round(epochs * 9 / cfg.train.batch_size, 3)
+    assert c["steps_vs_base"] == c["passes_vs_base"] == 1.0
