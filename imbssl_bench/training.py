@@ -109,27 +109,46 @@ def even_batch_count(n: int, batch: int, min_batch: int = 2) -> int:
     return max(1, min(math.ceil(n / batch), n // min_batch))
 
 
-class EvenBatches(Sampler[list[int]]):
-    """Every one of `n` indices once per epoch, shuffled (seeded), in `even_batch_count`
-    batches whose sizes differ by at most one: no image is starved by ``drop_last``."""
+def _even_units(n: int, batch: int, world: int) -> list[int]:
+    """`EvenBatches`'s batch sizes in units of `world` images (one per process)."""
+    count, units = even_batch_count(n, batch, 2 * world), n // world
+    return [units // count + (i < units % count) for i in range(count)]
 
-    def __init__(self, n: int, batch: int, seed: int, min_batch: int = 2) -> None:
-        self.n, self.count = n, even_batch_count(n, batch, min_batch)
+
+def even_batch_size(n: int, batch: int, world: int = 1) -> int:
+    """The largest batch `EvenBatches` cuts (the global batch: all processes together).
+
+    Examples:
+        >>> even_batch_size(10, 4, world=2)  # 6 + 4 (3 + 3 and 2 + 2 per process)
+        6
+    """
+    return max(_even_units(n, batch, world)) * world
+
+
+class EvenBatches(Sampler[list[int]]):
+    """`n` indices per epoch, shuffled (seeded), in `even_batch_count` batches of sizes that
+    are multiples of `world` (so that each DDP process gets an equal slice, `_RankShare`) and
+    differ by at most `world`: every index but ``n % world`` of them (a different few each
+    epoch) once per epoch, none starved by ``drop_last``."""
+
+    def __init__(self, n: int, batch: int, seed: int, world: int = 1) -> None:
+        self.n, self.world, self.units = n, world, _even_units(n, batch, world)
         self.generator = torch.Generator().manual_seed(seed)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         order = torch.randperm(self.n, generator=self.generator)
-        for part in torch.tensor_split(order, self.count):
+        sizes = [u * self.world for u in self.units]
+        for part in torch.split(order[: sum(sizes)], sizes):
             yield part.tolist()
 
     def __len__(self) -> int:
-        return self.count
+        return len(self.units)
 
 
 class _RankShare(Sampler[list[int]]):
     """This DDP process's slice of each global batch: the processes together see the global
     batches a single process would, step for step (less a batch's remainder modulo the
-    processes). `rank` None: read from torch.distributed when iterated."""
+    processes: none for `EvenBatches`). `rank` None: read from torch.distributed when iterated."""
 
     def __init__(self, batches: Sampler[list[int]], rank: int | None, world: int) -> None:
         self.batches, self.rank, self.world = batches, rank, world
@@ -148,7 +167,8 @@ class DeviceViewsData(pl.LightningDataModule):
     """uint8 batches (on the GPU when the images fit, else pinned) that become the method's
     views on the training device, per image, after the transfer (`BatchedViews`). `batch` is
     the global batch; under DDP each process takes its slice of it (`_RankShare`).
-    ``drop_last=False``: `EvenBatches` of at most `batch`, every image in every epoch."""
+    ``drop_last=False``: `EvenBatches` of at most `batch`, every image in every epoch (all but
+    ``n % processes`` under DDP)."""
 
     def __init__(
         self, split: ImageSplit, views: BatchedViews, batch: int, seed: int, drop_last: bool = True
@@ -174,7 +194,7 @@ class DeviceViewsData(pl.LightningDataModule):
                 drop_last=True,
             )
             if self.drop_last
-            else EvenBatches(len(self.split), self.batch, self.seed, 2 * world)
+            else EvenBatches(len(self.split), self.batch, self.seed, world)
         )
         if self.trainer is not None and world > 1:
             sampler = _RankShare(sampler, self.trainer.global_rank, world)
@@ -227,7 +247,7 @@ def train_loader(
     )
     if not drop_last:  # under DDP each process takes its slice of each batch
         world = cfg.world_size
-        batches = EvenBatches(len(split), _batch_size(cfg, split), cfg.seed, 2 * world)
+        batches = EvenBatches(len(split), _batch_size(cfg, split), cfg.seed, world)
         sampler = batches if world == 1 else _RankShare(batches, None, world)
         return DataLoader(dataset, batch_sampler=sampler, **common)
     return DataLoader(
@@ -325,8 +345,8 @@ def fit(
     such as a variant's wrapper) on `split` for the config's epochs and return stats. With
     `checkpoint_dir`, a ``last.ckpt`` there is resumed and rewritten after every epoch.
     Batches of the config's size capped by the subset's, the last partial one dropped; with
-    ``drop_last=False`` every image in every epoch, in `EvenBatches` of at most that size
-    (`TrainStats.batch_size`: the largest of them)."""
+    ``drop_last=False`` every image in every epoch (all but ``n % processes`` under DDP), in
+    `EvenBatches` of at most that size (`TrainStats.batch_size`: the largest of them)."""
     reporter = reporter or NullReporter()
     epochs = cfg.train.epochs
     data = train_data(split, method, cfg, image_size, drop_last)
@@ -368,7 +388,7 @@ def fit(
         raise FloatingPointError(f"training loss is {final_loss} after {epochs} epochs")
     batch = _batch_size(cfg, split)
     if not drop_last:
-        batch = math.ceil(len(split) / even_batch_count(len(split), batch, 2 * cfg.world_size))
+        batch = even_batch_size(len(split), batch, cfg.world_size)  # the largest trained
     return TrainStats(
         epochs,
         int(trainer.global_step),

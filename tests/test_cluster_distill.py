@@ -11,7 +11,7 @@ from torch import nn
 import imbssl_bench.variants.cluster_distill as cd
 from imbssl_bench.backbones import create_backbone
 from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
-from imbssl_bench.config import ImbalanceConfig, RunConfig, TrainConfig
+from imbssl_bench.config import ImbalanceConfig, RunConfig, RuntimeConfig, TrainConfig
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.distill import ClusterAdapters, distill_loss
 from imbssl_bench.errors import UserError
@@ -86,6 +86,36 @@ def test_expert_batches_show_every_image_every_pass_never_one_alone(n: int) -> N
             assert sorted(seen) == list(range(n))
             assert min(sizes) >= 2 and max(sizes) - min(sizes) <= 1
             assert max(sizes) <= 128 and len(sizes) == max(1, min(-(-n // 128), n // 2))
+
+
+@pytest.mark.parametrize(
+    ("n", "batch", "world"),
+    [(10, 4, 2), (9, 4, 2), (17, 8, 2), (129, 128, 4), (7, 6, 3), (5, 5, 2)],
+)
+def test_ddp_rank_shares_cover_every_image_but_n_mod_world(n: int, batch: int, world: int) -> None:
+    """Under DDP the processes' slices of the even batches (each rank's own sampler, same
+    seed) together see every image but ``n % world`` each pass, once, at least two per
+    process per step; the recorded batch is the largest one trained."""
+    from imbssl_bench.training import EvenBatches, _RankShare, even_batch_size
+
+    ranks = [_RankShare(EvenBatches(n, batch, 0, world), r, world) for r in range(world)]
+    for _ in range(2):  # passes
+        steps = list(zip(*(list(rank) for rank in ranks), strict=True))
+        assert len(steps) == even_batch_count(n, batch, 2 * world)
+        seen = [i for step in steps for share in step for i in share]
+        assert len(seen) == len(set(seen)) == n - n % world
+        assert all(len({len(s) for s in step}) == 1 and len(step[0]) >= 2 for step in steps)
+        assert even_batch_size(n, batch, world) == max(len(step[0]) * world for step in steps)
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_min_cluster_size_fits_every_process_two_images(world: int) -> None:
+    cfg = RunConfig(method="simclr", runtime=RuntimeConfig(devices=world))
+    ok = cd.resolve_args(cd.ClusterDistillArgs(min_cluster_size=2 * world), cfg, 10)
+    assert ok.min_cluster_size == 2 * world
+    with pytest.raises(UserError, match=f"--min-cluster-size must be >= {2 * world}") as err:
+        cd.resolve_args(cd.ClusterDistillArgs(min_cluster_size=2 * world - 1), cfg, 10)
+    assert "\n" not in str(err.value)
 
 
 def spec(**kw: object):

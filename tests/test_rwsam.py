@@ -278,7 +278,12 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
         base_steps + steps,
         base_steps + 2 * steps,
     )
-    assert (again.compute.steps, again.compute.passes) == (steps, 2 * steps)
+    # a reused base stage is counted too: the record states what the result cost
+    assert (again.compute.steps, again.compute.passes) == (
+        base_steps + steps,
+        base_steps + 2 * steps,
+    )
+    assert again.diagnostics["rwsam"]["base"] == d["base"]
     kept, trained = again.backbone.state_dict(), first.backbone.state_dict()
     assert all(torch.equal(kept[k], trained[k]) for k in trained)  # a kept base changes nothing
 

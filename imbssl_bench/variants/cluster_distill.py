@@ -97,8 +97,12 @@ def resolve_args(args: ClusterDistillArgs, cfg: RunConfig, num_classes: int) -> 
             "cluster-distill: clusters, expert steps, student epochs and k-means iterations "
             "must be >= 1"
         )
-    if args.min_cluster_size < 2:
-        raise UserError("--min-cluster-size must be >= 2 (batch norm needs two images)")
+    least = 2 * cfg.world_size  # batch norm needs two images in each process's share
+    if args.min_cluster_size < least:
+        raise UserError(
+            f"--min-cluster-size must be >= {least} (two images per training process for batch "
+            f"norm, {cfg.world_size} process(es)): pass --min-cluster-size {least} or more"
+        )
     if not (np.isfinite(args.distill_weight) and args.distill_weight >= 0):
         raise UserError("--distill-weight must be a finite number >= 0")
     return args

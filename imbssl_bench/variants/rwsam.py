@@ -39,7 +39,6 @@ from imbssl_bench.sam import SAMModule
 from imbssl_bench.training import TrainStats, fit
 from imbssl_bench.variants.api import (
     VARIANTS,
-    Compute,
     PretrainContext,
     PretrainResult,
     Variant,
@@ -270,10 +269,10 @@ def _offline_rwsam(ctx: PretrainContext, args: RwSAMArgs) -> PretrainResult:
     module = SAMModule(method, torch.as_tensor(weights), args.sam_rho, args.sam_adaptive)
     stats = _train_sam(ctx, module, "rwsam", [])
     sam = stage_compute(stats, cfg.train.batch_size, SAM_PASSES)
-    base: list[Compute] = []
-    if not reused:  # kept weights cost this run nothing but loading them
-        base = [stage_compute(SimpleNamespace(**base_stats), cfg.train.batch_size)]
-    compute = total_compute(*base, sam, extra_wall_s=kde_s)
+    # the base stage's compute, reused or not (its kept weights' train stats): the record
+    # states what the result cost, as `base` and `cluster-distill` do
+    base = stage_compute(SimpleNamespace(**base_stats), cfg.train.batch_size)
+    compute = total_compute(base, sam, extra_wall_s=kde_s)
     targets = ctx.subset.targets.numpy()
     final = module.weights.cpu().numpy().astype(np.float64)
     summary: dict[str, Any] = {
