@@ -9,9 +9,10 @@ option of `ClusterDistillArgs`).
 3. experts: one per cluster, initialised from the base weights, trained with the same method
    on that cluster only, for at least `expert_steps` SGD steps each (default: the base's
    planned steps / the number of experts, so the experts together take at least as many
-   steps as the base). Each pass shows the expert every image of its cluster, in near-equal
-   batches of at most the config's batch (`training.EvenBatches`, no ``drop_last``), and it
-   runs as many whole passes as reach its budget;
+   steps as the base). Each pass shows the expert every image of its cluster (all but its
+   size mod the processes under DDP), in near-equal batches of at most the config's batch
+   (`training.EvenBatches`, no ``drop_last``), and it runs as many whole passes as reach its
+   budget;
 4. distill: a student (base weights, or scratch) trained on the whole subset with its SSL loss
    + `distill_weight` * the cosine distillation loss of `imbssl_bench.distill`.
 Labels are used only for the diagnostics (NMI and purity of the clusters).
@@ -186,7 +187,7 @@ def _train_expert(
     )
     row = {
         "images": n,
-        "batch_size": stats.batch_size,  # the largest; the others one image fewer
+        "batch_size": stats.batch_size,  # the largest; the others up to `processes` fewer
         "epochs": stats.epochs,
         "steps": stats.steps,
         "step_budget": budget,
@@ -194,8 +195,10 @@ def _train_expert(
         "loss_start": losses.losses[0] if losses.losses else None,
         "loss_end": stats.final_loss,
     }
-    # every step a batch of n / per_pass images on average: that share of a config batch
-    passes = stats.steps * n / per_pass / cfg.train.batch_size
+    # every step a batch of (n - n % processes) / per_pass images on average (DDP leaves
+    # n % processes out of each pass): that share of a config batch
+    trained = n - n % cfg.world_size
+    passes = stats.steps * trained / per_pass / cfg.train.batch_size
     return expert.backbone, row, Compute(stats.steps, passes, stats.wall_s)
 
 
