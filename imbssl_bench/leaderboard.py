@@ -267,7 +267,7 @@ PAPER_EPOCHS = 800  # Liu et al. (2022) and SDCLR pre-train for 800-2000 epochs
 
 def _scale_text(records: list[dict[str, Any]]) -> str:
     """What budget produced the table, and how it compares with the papers' scale."""
-    epochs = max(r.get("train", r["config"]["train"])["epochs"] for r in records)  # as trained
+    epochs = max((r.get("train") or r["config"]["train"])["epochs"] for r in records)  # trained
     images = max(r["n_train"] for r in records)
     hardware = ", ".join(sorted({_hardware(r) for r in records}))
     text = (
