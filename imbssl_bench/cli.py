@@ -480,12 +480,14 @@ def _warn_other_versions(plan: list[Any], retry_failed: bool) -> None:
         )
 
 
-def _variant_text(s: dict[str, Any]) -> str:
-    """The variant of a planned run; `matched` with its factor and what it matches."""
+def _variant_text(s: dict[str, Any], variants: dict[str, str]) -> str:
+    """The variant of a planned run; `matched` with its factor and the variants it matches
+    (`variants`: the plan's run ids to their variant names)."""
     factor = s["variant_args"].get("matched_factor") if s["variant"] == "matched" else None
     if factor is None:
         return s["variant"]
-    return f"matched ×{factor:g}" + (f" ({', '.join(s['matched_to'])})" if s["matched_to"] else "")
+    to = sorted({variants.get(run_id, run_id) for run_id in s["matched_to"]})
+    return f"matched ×{factor:g}" + (f" ({', '.join(to)})" if to else "")
 
 
 def _show_plan(plan: list[Any], as_json: bool) -> None:
@@ -496,11 +498,12 @@ def _show_plan(plan: list[Any], as_json: bool) -> None:
     for col in ("method", "variant", "ratio", "seed", "n_train", "status"):
         table.add_column(col, no_wrap=True)
     table.add_column("class counts")
+    variants = {p.run_id: p.config.variant for p in plan}
     for p in plan:
         s = p.summary()
         table.add_row(
             s["method"],
-            _variant_text(s),
+            _variant_text(s, variants),
             f"{s['ratio']:g}",
             str(s["seed"]),
             str(s["n_train"]),

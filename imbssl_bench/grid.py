@@ -133,7 +133,7 @@ class PlannedRun:
     path: Path
     status: str  # "todo", or the status of the record already at `path` ("ok" / "failed")
     base_weights: Path | None = None  # where the base run of this config keeps its weights
-    matched_to: tuple[str, ...] = ()  # `matched`: the variants whose compute it was planned to
+    matched_to: tuple[str, ...] = ()  # `matched`: the run ids whose compute it was planned to
 
     @property
     def run_id(self) -> str:
@@ -397,9 +397,9 @@ def variant_cost(cfg: RunConfig) -> float:
 def match_compute(
     configs: list[RunConfig], num_classes: int
 ) -> list[tuple[RunConfig, tuple[str, ...]]]:
-    """Each resolved config with the variants it is matched to: a `matched` run without a
-    factor gets the cost of the costliest other variant of the same method, ratio and seed
-    (the names of those variants; () for the others and for a given factor)."""
+    """Each resolved config with the runs it is matched to: a `matched` run without a factor
+    gets the cost of the costliest other variant of the same method, ratio and seed (the run
+    ids of those variants' runs; () for the others and for a given factor)."""
     out = []
     for cfg in configs:
         if cfg.variant != "matched" or cfg.variant_args.get("matched_factor") is not None:
@@ -407,7 +407,7 @@ def match_compute(
             continue
         point = (cfg.method, cfg.imbalance.ratio, cfg.seed)
         costs = {
-            c.variant: variant_cost(c)
+            c.run_id(): variant_cost(c)
             for c in configs
             if (c.method, c.imbalance.ratio, c.seed) == point and c.variant != "matched"
         }
@@ -420,7 +420,7 @@ def match_compute(
             )
         values = {**cfg.variant_args, "matched_factor": round(top, 4)}
         args = VARIANTS.get("matched").resolve_args(values, cfg, num_classes)
-        to = tuple(sorted(v for v, c in costs.items() if c == top))
+        to = tuple(sorted(run_id for run_id, c in costs.items() if c == top))
         out.append((dataclasses.replace(cfg, variant_args=args), to))
     return out
 

@@ -163,20 +163,33 @@ def test_rows_from_several_code_versions_are_marked() -> None:
 
 
 def variant_record(
-    variant: str, ratio: float, seed: int, lin: float, passes: float | None, wall: float = 10.0
+    variant: str,
+    ratio: float,
+    seed: int,
+    lin: float,
+    passes: float | None,
+    wall: float = 10.0,
+    args: dict | None = None,
+    to: list[str] | None = None,
 ) -> dict:
-    """A simsiam record of `variant`; `passes`: its `compute` section (None: an older record
+    """A simsiam record of `variant` (10 epochs; `matched` x2 by default, planned `to` the sam
+    run of its ratio and seed); `passes`: its `compute` section (None: an older record
     without one)."""
     r = record("simsiam", ratio, seed, lin)
-    args = {"matched_factor": 2.0, "matched_epochs": 20} if variant == "matched" else {}
+    if args is None:
+        args = {"matched_factor": 2.0, "matched_epochs": 20} if variant == "matched" else {}
+    tag = "-".join(f"{v}" for v in args.values())
     r = {
         **r,
         "variant": variant,
-        "run_id": f"simsiam-{variant}-{ratio:g}-{seed}",
+        "run_id": f"simsiam-{variant}{tag}-{ratio:g}-{seed}",
         "config": {**r["config"], "variant": variant, "variant_args": args},
     }
     if variant == "matched":
-        r["diagnostics"] = {"matched": {"factor": 2.0, "epochs": 20, "to": ["sam"]}}
+        trained = args["matched_epochs"]
+        to = [f"simsiam-sam-{ratio:g}-{seed}"] if to is None else to
+        r["train"] = {"epochs": trained}
+        r["diagnostics"] = {"matched": {"epochs": trained, "achieved": trained / 10, "to": to}}
     if passes is not None:
         r["compute"] = {
             "steps": 40,
@@ -203,7 +216,8 @@ def test_remedies_are_compared_with_base_and_matched_paired_by_seed() -> None:
     ]
     md = lb.render(records)
     lines = md.splitlines()
-    assert "| simsiam | matched | 10 × 64 |" in md  # a row of the main table
+    assert "| simsiam | matched | 20 × 64 (×2) |" in md  # what it trained, in the main table
+    assert "Scale: at most 20 pre-training epochs" in md
     start = lines.index(next(x for x in lines if x.startswith("Remedies vs controls")))
     table = [x for x in lines[start:] if x.startswith("|")][:3]
     assert table[0] == (
@@ -212,6 +226,67 @@ def test_remedies_are_compared_with_base_and_matched_paired_by_seed() -> None:
     )
     # wall: (20/10 + 25/10) / 2 over the seeds whose base record has a compute section
     assert table[2] == "| simsiam | sam | 2.00 | 2.25 | 2.00 | +3.5 ± 0.7 | +2.0 | +2.0 | – |"
+
+
+def remedy_rows(md: str) -> dict[str, str]:
+    """The remedies table's rows by their `method | variant` cells."""
+    rows = md[md.index("Remedies vs controls") :].split("\n\n")[1].splitlines()[2:]
+    return {" | ".join(x.split(" | ")[:2]) + " |": x for x in rows}
+
+
+def test_a_remedy_pairs_only_with_the_matched_run_planned_to_it() -> None:
+    inloop, offline = {"rwsam_weights": "inloop"}, {"rwsam_weights": "offline"}
+    records = [
+        variant_record("base", 1, 0, 0.80, 1.0),
+        variant_record("sam", 1, 0, 0.83, 2.0),
+        variant_record("rwsam", 1, 0, 0.84, 2.0, args=inloop),
+        variant_record("rwsam", 1, 0, 0.85, 3.0, args=offline),
+        # x3, planned to the offline rwsam run only: neither sam nor in-loop rwsam (x2)
+        variant_record(
+            "matched",
+            1,
+            0,
+            0.82,
+            3.0,
+            args={"matched_factor": 3.0, "matched_epochs": 30},
+            to=["simsiam-rwsamoffline-1-0"],
+        ),
+    ]
+    rows = remedy_rows(lb.render(records))
+    assert rows["| simsiam | sam |"].endswith("| – | +3.0 | – |")
+    assert rows["| simsiam · rwsam_weights=inloop | rwsam |"].endswith("| – | +4.0 | – |")
+    assert rows["| simsiam · rwsam_weights=offline | rwsam |"].endswith("| 3.00 | +5.0 | +3.0 |")
+
+
+def test_a_given_factor_pairs_only_within_five_percent_of_the_remedys_passes() -> None:
+    records = [
+        variant_record("sam", 1, 0, 0.83, 2.0),
+        variant_record("cluster-distill", 1, 0, 0.84, 2.6),
+        variant_record("matched", 1, 0, 0.81, 2.0, to=[]),  # --matched-factor 2
+    ]
+    rows = remedy_rows(lb.render(records))
+    assert rows["| simsiam | sam |"].endswith("| 2.00 | – | +2.0 |")
+    assert rows["| simsiam | cluster-distill |"].endswith("| – | – | – |")
+
+
+def test_a_control_whose_compute_differs_by_over_five_percent_is_marked() -> None:
+    records = [
+        variant_record("cluster-distill", 1, 0, 0.84, 2.6),
+        variant_record(
+            "matched",
+            1,
+            0,
+            0.81,
+            2.3,
+            args={"matched_factor": 2.3, "matched_epochs": 23},
+            to=["simsiam-cluster-distill-1-0"],
+        ),
+    ]
+    md = lb.render(records)
+    assert remedy_rows(md)["| simsiam | cluster-distill |"].endswith("| 2.30 | – | +3.0 ‡ |")
+    assert "‡ compute differs by 13%: simsiam cluster-distill at ρ=1 (2.60 vs 2.30" in md
+    close = {**records[1], "compute": {**records[1]["compute"], "passes_vs_base": 2.5}}
+    assert "‡" not in lb.render([records[0], close])  # 4% apart: matched
 
 
 def test_records_without_compute_or_matched_show_dashes() -> None:

@@ -19,7 +19,8 @@ def test_planning_matches_the_costliest_other_variant(tmp_path: Path) -> None:
     assert len(matched) == 2 and all(p.config.train.epochs == 3 for p in matched)
     for p in matched:
         assert p.config.variant_args == {"matched_factor": 2.0, "matched_epochs": 6}
-        assert p.matched_to == ("sam",)
+        (sam,) = [q for q in plan if q.config.variant == "sam" and q.config.seed == p.config.seed]
+        assert p.matched_to == (sam.run_id,)  # the runs it controls, not a variant name
     assert [p.run_id for p in plan_grid(spec, tmp_path)] == [p.run_id for p in plan]  # stable
     given = plan_grid(tiny_spec(variants=("base", "matched"), matched_factor=2, epochs=3), tmp_path)
     assert given[1].run_id == matched[0].run_id and given[1].matched_to == ()
@@ -30,6 +31,14 @@ def test_matched_without_a_costlier_variant_is_a_user_error(tmp_path: Path) -> N
         plan_grid(tiny_spec(variants=("base", "matched")), tmp_path)
     with pytest.raises(UserError, match=r"--matched-factor 0\.0 must be"):
         plan_grid(tiny_spec(variants=("matched",), matched_factor=0.0), tmp_path)
+
+
+def test_a_factor_that_rounds_away_is_refused_with_the_epochs_that_match(tmp_path: Path) -> None:
+    # 1.2 x 1 epoch rounds to 1 epoch: it would train exactly base while saying 1.2
+    with pytest.raises(UserError, match=r"trains 1 epoch.*--epochs 4 would match \(5 epochs"):
+        plan_grid(tiny_spec(variants=("matched",), matched_factor=1.2, epochs=1), tmp_path)
+    (ok,) = plan_grid(tiny_spec(variants=("matched",), matched_factor=1.2, epochs=4), tmp_path)
+    assert ok.config.variant_args["matched_epochs"] == 5  # x1.25: within 5%
 
 
 def test_dry_run_shows_the_factor_and_a_missing_remedy_is_one_line(cli, tmp_path: Path) -> None:
@@ -49,7 +58,7 @@ def test_matched_trains_base_for_the_factor_and_states_its_compute(tmp_path: Pat
     c = rec["compute"]
     assert c["steps"] == 2 * c["base_steps"] == rec["train"]["steps"]
     assert c["steps_vs_base"] == c["passes_vs_base"] == 2.0 and c["wall_s"] > 0
-    assert rec["diagnostics"]["matched"] == {"factor": 2.0, "epochs": 2, "to": []}
+    assert rec["diagnostics"]["matched"] == {"factor": 2.0, "epochs": 2, "achieved": 2.0, "to": []}
 
 
 def test_compute_is_relative_to_the_planned_base_and_never_guessed() -> None:

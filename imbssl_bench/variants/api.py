@@ -30,7 +30,7 @@ class PretrainContext:
     make_method: Callable[[], Method] | None = None  # a fresh, untrained copy of `method`
     base_weights: Path | None = None  # where the `base` run of this config keeps its weights
     checkpoints: Path | None = None  # the run's folder of per-stage `last.ckpt` (resume)
-    matched_to: tuple[str, ...] = ()  # `matched`: the grid's variants whose compute it matches
+    matched_to: tuple[str, ...] = ()  # `matched`: the run ids of the grid whose compute it matches
 
     def stage_dir(self, stage: str) -> Path | None:
         """Where the training stage `stage` keeps its epoch checkpoint."""

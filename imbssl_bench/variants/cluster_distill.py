@@ -122,9 +122,11 @@ def planned_cost(args: dict[str, Any], cfg: RunConfig) -> float:
     they are taken as 1, their budget (together at least the base's steps, at batches of up
     to the config's); the record's `Compute` has the exact figure (more where whole passes
     round the steps up, less where a cluster's batches are smaller than the config's). With
-    `expert_steps` given: clusters x expert_steps / the base's planned steps, an upper bound
-    (merging only lowers the number of experts) that needs the subset size, i.e. a same-size
-    grid (`total`)."""
+    `expert_steps` given: clusters x expert_steps / the base's planned steps, which needs the
+    subset size, i.e. a same-size grid (`total`). Not a bound either way: merging lowers the
+    number of experts, whole passes over a cluster round its steps up, and smaller batches
+    count less; the leaderboard marks a `matched` control whose recorded passes differ from
+    the remedy's by more than 5%."""
     student = args["student_epochs"] / cfg.train.epochs
     if args["expert_steps"] is None:
         return 2.0 + student

@@ -2,11 +2,12 @@
 forward-backward passes as a remedy spends: ``round(epochs * matched_factor)`` epochs, the
 cosine schedule over the whole run. The factor is fixed at planning time (by default the
 grid's costliest other variant of the same method, ratio and seed, `Variant.cost`), so the
-run id names it."""
+run id names it; the factor the whole epochs achieve must be within `TOLERANCE` of it."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from imbssl_bench.variants.api import (
     Variant,
     stage_compute,
 )
+
+TOLERANCE = 0.05  # the most the epochs' factor may differ from the planned one, relative
 
 
 @dataclass(frozen=True)
@@ -37,13 +40,34 @@ def resolve_matched(args: MatchedArgs, cfg: RunConfig, num_classes: int) -> Matc
     factor = float(args.matched_factor)
     if not (math.isfinite(factor) and factor > 0):
         raise UserError(f"--matched-factor {factor} must be a finite number > 0")
-    epochs = max(1, math.floor(cfg.train.epochs * factor + 0.5))  # nearest, halves up
+    epochs = _rounded(factor, cfg.train.epochs)
     if args.matched_epochs not in (None, epochs):
         raise UserError(
             f"matched_epochs {args.matched_epochs} disagrees with --matched-factor {factor:g} "
             f"x {cfg.train.epochs} epochs = {epochs}; give only the factor"
         )
+    _check_achieved(factor, cfg.train.epochs, epochs)
     return MatchedArgs(factor, epochs)
+
+
+def _rounded(factor: float, epochs: int) -> int:
+    return max(1, math.floor(epochs * factor + 0.5))  # nearest, halves up
+
+
+def _check_achieved(factor: float, epochs: int, matched_epochs: int) -> None:
+    """Refuse whole epochs that miss `factor` by more than `TOLERANCE`, naming the smallest
+    number of base epochs whose rounding would match it."""
+    achieved = matched_epochs / epochs
+    if abs(achieved / factor - 1) <= TOLERANCE:
+        return
+    enough = next(
+        e for e in itertools.count(epochs) if abs(_rounded(factor, e) / e / factor - 1) <= TOLERANCE
+    )
+    raise UserError(
+        f"matched: x{factor:g} of {epochs} epoch(s) trains {matched_epochs} epoch(s), "
+        f"x{achieved:.3g}, not the planned x{factor:g}; --epochs {enough} would match "
+        f"({_rounded(factor, enough)} epochs)"
+    )
 
 
 def _matched(ctx: PretrainContext) -> PretrainResult:
@@ -59,7 +83,8 @@ def _matched(ctx: PretrainContext) -> PretrainResult:
         ctx.reporter,
         checkpoint_dir=ctx.stage_dir("matched"),
     )
-    matched = {"factor": args.matched_factor, "epochs": args.matched_epochs}
+    achieved = round(args.matched_epochs / cfg.train.epochs, 4)
+    matched = {"factor": args.matched_factor, "epochs": args.matched_epochs, "achieved": achieved}
     return PretrainResult(
         ctx.method.backbone,
         dataclasses.asdict(stats),
