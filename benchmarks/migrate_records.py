@@ -168,18 +168,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.results.is_dir():
         print(f"error: results folder '{args.results}' does not exist", file=sys.stderr)
         return 2
-    renamed = 0
+    renamed = updated = 0
     try:
         for path in record_files(args.results):
             change = migrate(path, args)
-            if change:
+            if change and change[0] == change[1]:
+                updated += 1
+                print(f"{change[0]}: updated in place")
+            elif change:
                 renamed += 1
                 print(f"{change[0]} -> {change[1]}")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    verb = "would rename" if args.dry_run else "renamed"
-    print(f"{verb} {renamed} record(s)", file=sys.stderr)
+    rename, update = ("would rename", "would update") if args.dry_run else ("renamed", "updated")
+    print(f"{rename} {renamed} record(s), {update} {updated} in place", file=sys.stderr)
     return 0
 
 
