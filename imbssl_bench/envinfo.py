@@ -81,15 +81,6 @@ def code_label() -> str:
     return f"{code['version']}@{code['commit'] or 'unknown'}"
 
 
-def run_plugins(method: str, backbone: str) -> dict[str, dict[str, str | None]]:
-    """The plugin distributions a run uses, by kind (built-ins are left out)."""
-    from imbssl_bench.backbones import backbone_plugin
-    from imbssl_bench.methods import method_plugin
-
-    found = {"method": method_plugin(method), "backbone": backbone_plugin(backbone)}
-    return {kind: source for kind, source in found.items() if source is not None}
-
-
 def collect_env(device: str, plugins: dict[str, Any] | None = None) -> dict[str, Any]:
     """The software and hardware of this process; `plugins` (`run_plugins`) are stored with
     the code version."""

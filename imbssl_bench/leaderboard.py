@@ -20,7 +20,7 @@ from typing import Any
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.records import load_records, record_version
+from imbssl_bench.running.records import load_records, record_version
 
 TITLE = "# imbssl-bench leaderboard"
 

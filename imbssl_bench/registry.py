@@ -1,11 +1,13 @@
-"""A tiny name -> object registry shared by datasets, variants, probes and presets."""
+"""A tiny name -> object registry (datasets, probes, presets) and the entry-point discovery
+that methods and variants share: both are plugins, found, listed and loaded the same way."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from imbssl_bench.errors import UserError
 
@@ -25,6 +27,73 @@ def plugin_source(ep: EntryPoint, name: str) -> dict[str, str | None] | None:
         "dist": dist.name if dist else None,
         "version": dist.version if dist else None,
     }
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One entry point of a plugin group: `obj` when it loaded and passed the group's check,
+    else `error`."""
+
+    name: str
+    origin: str  # the distribution that declares the entry point
+    version: str
+    target: str  # "module:attribute"
+    obj: Any = None
+    error: str | None = None
+    plugin: dict[str, str | None] | None = None  # `plugin_source`: None when built in
+
+    @property
+    def description(self) -> str:
+        return getattr(self.obj, "description", "") if self.obj is not None else ""
+
+
+def load_plugin(ep: EntryPoint, check: Callable[[Any, str], str | None]) -> PluginInfo:
+    """Load `ep`; `check(obj, name)` says what is wrong with the loaded object (None: fine).
+    A plugin that fails to load is reported, never raised: it must not break the others."""
+    dist = ep.dist
+    origin, version = (dist.name, dist.version) if dist else ("?", "?")
+    source = plugin_source(ep, ep.name)
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        return PluginInfo(ep.name, origin, version, ep.value, None, error, source)
+    problem = check(obj, ep.name)
+    if problem is not None:
+        return PluginInfo(ep.name, origin, version, ep.value, None, problem, source)
+    return PluginInfo(ep.name, origin, version, ep.value, obj, None, source)
+
+
+def load_group(
+    eps: Iterable[EntryPoint], check: Callable[[Any, str], str | None]
+) -> dict[str, list[PluginInfo]]:
+    """Every entry point of a group by name (a list: more than one entry is a name clash)."""
+    found: dict[str, list[PluginInfo]] = {}
+    seen: set[tuple[str, str]] = set()
+    for ep in eps:
+        if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
+            continue
+        seen.add((ep.name, ep.value))
+        found.setdefault(ep.name, []).append(load_plugin(ep, check))
+    return dict(sorted(found.items()))
+
+
+def pick_plugin(found: dict[str, list[PluginInfo]], name: str, kind: str) -> PluginInfo:
+    """The one loaded plugin `name` of `found`; a `UserError` when it is unknown, registered
+    twice, or failed to load."""
+    infos = found.get(name)
+    if not infos:
+        valid = ", ".join(found) or "(none: is imbssl-bench installed with pip?)"
+        raise UserError(f"unknown {kind} '{name}'; valid: {valid}")
+    if len(infos) > 1:
+        origins = " and ".join(f"{i.origin} ({i.target})" for i in infos)
+        raise UserError(f"{kind} '{name}' is registered by {origins}; uninstall one of them")
+    if infos[0].obj is None:
+        raise UserError(
+            f"{kind} '{name}' from {infos[0].origin} failed to load ({infos[0].error}); "
+            "fix or uninstall that plugin"
+        )
+    return infos[0]
 
 
 class Registry(Generic[T]):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from imbssl_bench.cli import main
-from imbssl_bench.grid import GridSpec
+from imbssl_bench.running.options import GridSpec
 
 # A backbone small enough for CPU tests: timm's 0.4M-parameter test ResNet at 16 px.
 TINY = dict(backbone="test_resnet", stem="cifar", image_size=16, epochs=1, batch_size=64)

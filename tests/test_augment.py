@@ -12,7 +12,8 @@ from lightly.transforms import SimCLRTransform
 from PIL import Image
 
 from imbssl_bench.augment import Unsupported, batched_views
-from imbssl_bench.grid import plan_grid, run_grid
+from imbssl_bench.running.launchers import run_grid
+from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.throughput import synthetic_split
 from tests.conftest import tiny_spec
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from imbssl_bench.envinfo import code_version
-from imbssl_bench.records import read_record, write_record
+from imbssl_bench.running.records import read_record, write_record
 
 from .conftest import TINY_FLAGS
 
@@ -19,6 +19,14 @@ def test_listings(cli) -> None:
     names = {m["name"]: m for m in json.loads(methods.out)}
     assert {"simclr", "simsiam", "random"} <= set(names)
     assert names["simsiam"]["origin"] == "imbssl-bench" and names["simsiam"]["error"] is None
+    variants = cli("variants", "--json")
+    assert variants.code == 0
+    found = {v["name"]: v for v in json.loads(variants.out)}
+    assert {"base", "matched", "sam", "rwsam", "rwsam-oracle", "cluster-distill"} <= set(found)
+    assert found["sam"]["origin"] == "imbssl-bench" and found["sam"]["args"]["sam_rho"] == 0.5
+    assert found["sam"]["needs_per_example_loss"] is True and found["sam"]["error"] is None
+    listed = cli("variants", "--args")
+    assert listed.code == 0 and "sam_rho=0.5" in listed.out
     datasets = cli("datasets")
     assert datasets.code == 0
     for name in ("digits", "cifar10", "cifar100", "imagefolder"):
@@ -81,6 +89,11 @@ BAD_INPUTS = [
     (["--total", "3"], "one image per class"),
     (["--method-arg", "proj_dim=-5"], "method 'simsiam': option proj_dim = -5 must be > 0"),
     (["--method-arg", "min_scale=1.5"], "option min_scale = 1.5 must be in (0, 1]"),
+    (["--variant-arg", "sam_rho=0.1"], "'sam_rho' (--variant-arg or [variant_args]) belongs"),
+    (["--variants", "sam", "--variant-arg", "sam_rho=-1"], "sam_rho = -1.0 must be a finite"),
+    (["--variants", "sam", "--variant-arg", "sam_rho"], "must look like key=value"),
+    (["--sam-rho", "0.1"], "is an option of variant sam: pass --variant-arg sam_rho=VALUE"),
+    (["--temperature", "0.1"], "is an option of method "),
 ]
 
 

@@ -15,8 +15,9 @@ from imbssl_bench.config import ImbalanceConfig, RunConfig, RuntimeConfig, Train
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.distill import ClusterAdapters, distill_loss
 from imbssl_bench.errors import UserError
-from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import Method, create_method
+from imbssl_bench.running.launchers import run_grid
+from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.training import DeviceViewsData, even_batch_count, train_loader
 from imbssl_bench.weights import load_weights
 
@@ -113,14 +114,20 @@ def test_min_cluster_size_fits_every_process_two_images(world: int) -> None:
     cfg = RunConfig(method="simclr", runtime=RuntimeConfig(devices=world))
     ok = cd.resolve_args(cd.ClusterDistillArgs(min_cluster_size=2 * world), cfg, 10)
     assert ok.min_cluster_size == 2 * world
-    with pytest.raises(UserError, match=f"--min-cluster-size must be >= {2 * world}") as err:
+    with pytest.raises(UserError, match=f"min_cluster_size must be >= {2 * world}") as err:
         cd.resolve_args(cd.ClusterDistillArgs(min_cluster_size=2 * world - 1), cfg, 10)
     assert "\n" not in str(err.value)
 
 
-def spec(**kw: object):
+def spec(variant_args: dict | None = None, **kw: object):
+    options = {"clusters": 3, **(variant_args or {})}
     return tiny_spec(
-        **{"ratios": (10.0,), "variants": ("base", "cluster-distill"), "clusters": 3, **kw}
+        **{
+            "ratios": (10.0,),
+            "variants": ("base", "cluster-distill"),
+            "variant_args": options,
+            **kw,
+        }
     )
 
 
@@ -140,7 +147,7 @@ def test_base_trained_once_experts_start_from_it_take_their_steps_and_move(
     # experts of several passes; supervised: at this scale (16 px, 0.4M parameters, ~8 steps
     # per expert) an SSL loss's fall is within the augmentation noise, while what is tested
     # here (the experts' stage trains) does not depend on the method
-    plan = plan_grid(spec(methods=("supervised",), epochs=3, student_epochs=1), tmp_path)
+    plan = plan_grid(spec({"student_epochs": 1}, methods=("supervised",), epochs=3), tmp_path)
     assert [p.config.variant for p in plan] == ["base", "cluster-distill"]
     assert plan[0].base_weights == plan[1].base_weights is not None
     base, distilled = run_grid(plan)
@@ -221,9 +228,10 @@ def test_planned_cost_counts_base_experts_and_student() -> None:
     ("kw", "match"),
     [
         ({"methods": ("random",)}, "needs a method that trains"),
-        ({"variants": ("base",)}, "--clusters is an option of variant cluster-distill"),
-        ({"student_init": "magic"}, "--student-init must be one of base, scratch"),
-        ({"min_cluster_size": 1}, "--min-cluster-size must be >= 2"),
+        ({"variants": ("base",)}, "'clusters' .* belongs to variant cluster-distill, which"),
+        ({"variant_args": {"student_init": "magic"}}, "student_init must be one of base, scr"),
+        ({"variant_args": {"min_cluster_size": 1}}, "min_cluster_size must be >= 2"),
+        ({"variant_args": {"no_such": 1}}, "no variant of this grid has it .*cluster-distill: c"),
     ],
 )
 def test_bad_options_are_user_errors(tmp_path: Path, kw: dict, match: str) -> None:

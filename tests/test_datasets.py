@@ -81,7 +81,7 @@ def test_content_fingerprint_changes_run_ids_and_is_cached(tmp_path: Path) -> No
     import shutil
 
     from imbssl_bench.datasets.filehash import cache_dir
-    from imbssl_bench.grid import plan_grid
+    from imbssl_bench.running.plan import plan_grid
     from tests.conftest import tiny_spec
 
     def run_ids(root: Path) -> list[str]:
@@ -125,7 +125,8 @@ def test_a_file_changed_in_place_with_its_mtime_set_back_is_hashed_again(tmp_pat
 
 
 def test_data_that_changed_after_planning_is_refused(tmp_path: Path) -> None:
-    from imbssl_bench.grid import plan_grid, run_grid
+    from imbssl_bench.running.launchers import run_grid
+    from imbssl_bench.running.plan import plan_grid
     from tests.conftest import tiny_spec
 
     root = make_folder(tmp_path / "data", {"cat": 3, "ant": 3})

@@ -113,7 +113,8 @@ def test_evaluation_normalises_as_the_method_trains(
     tmp_path: Path, toy_stats_plugin: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import imbssl_bench.evaluation as evaluation
-    from imbssl_bench.grid import plan_grid, run_grid
+    from imbssl_bench.running.launchers import run_grid
+    from imbssl_bench.running.plan import plan_grid
 
     seen = []
 

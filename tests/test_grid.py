@@ -9,9 +9,10 @@ import torch
 from imbssl_bench.config import RunConfig
 from imbssl_bench.datasets import create_dataset
 from imbssl_bench.errors import UserError
-from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import get_method
-from imbssl_bench.records import read_record
+from imbssl_bench.running.launchers import run_grid
+from imbssl_bench.running.plan import plan_grid
+from imbssl_bench.running.records import read_record
 
 from .conftest import tiny_spec
 
@@ -135,7 +136,7 @@ def test_validation_split_is_held_out_of_the_pool(tmp_path: Path) -> None:
 
 
 def test_probes_fit_on_a_fixed_balanced_share_of_the_pool(tmp_path: Path, monkeypatch) -> None:
-    import imbssl_bench.grid as grid
+    import imbssl_bench.running.execute as grid
 
     pools = []
 

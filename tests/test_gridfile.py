@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from imbssl_bench.errors import UserError
-from imbssl_bench.gridfile import build_spec, grid_description, load_grid_file, packaged_grids
+from imbssl_bench.running.gridfile import (
+    build_spec,
+    grid_description,
+    load_grid_file,
+    packaged_grids,
+)
 
 GRIDS = packaged_grids()
 
@@ -139,7 +144,7 @@ def test_bad_grid_file_on_the_command_line(cli, tmp_path: Path) -> None:
     [
         ('methods = ["simclr"]\nepochs = 0\n', "epochs = 0 must be >= 1"),
         ('methods = ["simclr"]\nbatch_size = 1\n', "batch_size = 1 must be >= 2"),
-        ('methods = ["simclr"]\nmin_cluster_size = 1\n', "min_cluster_size = 1 must be >= 2"),
+        ('methods = ["simclr"]\nnum_workers = -1\n', "num_workers = -1 must be >= 0"),
         ('methods = ["simclr"]\nval_per_class = -3\n', "val_per_class = -3 must be >= 1"),
         ('methods = ["simclr"]\ntotal = 0\n', "total = 0 must be >= 1"),
     ],
@@ -152,7 +157,7 @@ def test_grid_file_values_get_the_cli_range_checks(tmp_path: Path, text: str, ma
 
 
 def test_int_and_float_lr_give_one_run_id(tmp_path: Path) -> None:
-    from imbssl_bench.grid import plan_grid
+    from imbssl_bench.running.plan import plan_grid
 
     path = tmp_path / "g.toml"
     path.write_text('methods = ["random"]\nratios = [1]\nlr = 1\n')
@@ -164,7 +169,7 @@ def test_int_and_float_lr_give_one_run_id(tmp_path: Path) -> None:
 
 
 def test_no_same_size_flag_beats_a_total_in_the_file(tmp_path: Path) -> None:
-    from imbssl_bench.grid import plan_grid
+    from imbssl_bench.running.plan import plan_grid
 
     path = tmp_path / "g.toml"
     path.write_text('methods = ["random"]\nratios = [1, 10]\ntotal = 200\n')
@@ -175,7 +180,7 @@ def test_no_same_size_flag_beats_a_total_in_the_file(tmp_path: Path) -> None:
 
 
 def test_dataset_label_does_not_change_the_run_id(tmp_path: Path) -> None:
-    from imbssl_bench.grid import plan_grid
+    from imbssl_bench.running.plan import plan_grid
 
     plain = plan_grid(build_spec({}, {"methods": "random", "ratios": "1"}), tmp_path)[0]
     named = plan_grid(

@@ -8,7 +8,7 @@ from imbssl_bench import leaderboard as lb
 from imbssl_bench.config import ImbalanceConfig, RunConfig, TrainConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.plots import write_plots
-from imbssl_bench.records import SCHEMA, write_record
+from imbssl_bench.running.records import SCHEMA, write_record
 
 
 def record(

@@ -13,8 +13,9 @@ import torch
 from imbssl_bench.backbones import create_backbone
 from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.datasets import create_dataset
-from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import create_method, method_names
+from imbssl_bench.running.launchers import run_grid
+from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.training import FrozenGradients, train_loader
 from tests.conftest import tiny_spec
 
@@ -132,7 +133,9 @@ def test_every_builtin_method_runs_one_tiny_epoch_and_writes_a_record(tmp_path: 
 
 def test_variants_run_with_a_momentum_method(tmp_path: Path) -> None:
     spec = tiny_spec(
-        methods=("byol",), variants=("base", "cluster-distill", "rwsam"), rwsam_warmup=0
+        methods=("byol",),
+        variants=("base", "cluster-distill", "rwsam"),
+        variant_args={"rwsam_warmup": 0},
     )
     records = run_grid(plan_grid(spec, tmp_path))
     assert [r["status"] for r in records] == ["ok"] * 3, [r.get("error") for r in records]

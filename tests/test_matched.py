@@ -6,7 +6,8 @@ import pytest
 
 from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.grid import plan_grid, run_grid
+from imbssl_bench.running.launchers import run_grid
+from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.variants.api import Compute, compute_section
 
 from .conftest import TINY_FLAGS, tiny_spec
@@ -22,22 +23,30 @@ def test_planning_matches_the_costliest_other_variant(tmp_path: Path) -> None:
         (sam,) = [q for q in plan if q.config.variant == "sam" and q.config.seed == p.config.seed]
         assert p.matched_to == (sam.run_id,)  # the runs it controls, not a variant name
     assert [p.run_id for p in plan_grid(spec, tmp_path)] == [p.run_id for p in plan]  # stable
-    given = plan_grid(tiny_spec(variants=("base", "matched"), matched_factor=2, epochs=3), tmp_path)
+    given = plan_grid(
+        tiny_spec(variants=("base", "matched"), variant_args={"matched_factor": 2}, epochs=3),
+        tmp_path,
+    )
     assert given[1].run_id == matched[0].run_id and given[1].matched_to == ()
 
 
 def test_matched_without_a_costlier_variant_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"add a remedy .* or give --matched-factor"):
+    with pytest.raises(UserError, match=r"add a remedy .* or give --variant-arg matched_factor=X"):
         plan_grid(tiny_spec(variants=("base", "matched")), tmp_path)
-    with pytest.raises(UserError, match=r"--matched-factor 0\.0 must be"):
-        plan_grid(tiny_spec(variants=("matched",), matched_factor=0.0), tmp_path)
+    with pytest.raises(UserError, match=r"matched_factor = 0\.0 must be"):
+        plan_grid(tiny_spec(variants=("matched",), variant_args={"matched_factor": 0.0}), tmp_path)
 
 
 def test_a_factor_that_rounds_away_is_refused_with_the_epochs_that_match(tmp_path: Path) -> None:
     # 1.2 x 1 epoch rounds to 1 epoch: it would train exactly base while saying 1.2
     with pytest.raises(UserError, match=r"trains 1 epoch.*--epochs 4 would match \(5 epochs"):
-        plan_grid(tiny_spec(variants=("matched",), matched_factor=1.2, epochs=1), tmp_path)
-    (ok,) = plan_grid(tiny_spec(variants=("matched",), matched_factor=1.2, epochs=4), tmp_path)
+        plan_grid(
+            tiny_spec(variants=("matched",), variant_args={"matched_factor": 1.2}, epochs=1),
+            tmp_path,
+        )
+    (ok,) = plan_grid(
+        tiny_spec(variants=("matched",), variant_args={"matched_factor": 1.2}, epochs=4), tmp_path
+    )
     assert ok.config.variant_args["matched_epochs"] == 5  # x1.25: within 5%
 
 
@@ -47,11 +56,11 @@ def test_dry_run_shows_the_factor_and_a_missing_remedy_is_one_line(cli, tmp_path
     assert res.code == 0, res.err
     assert "matched ×2 (rwsam)" in res.out
     res = cli(*flags, "--variants", "base,matched")
-    assert res.code == 2 and res.err.count("\n") == 1 and "--matched-factor" in res.err
+    assert res.code == 2 and res.err.count("\n") == 1 and "matched_factor=X" in res.err
 
 
 def test_matched_trains_base_for_the_factor_and_states_its_compute(tmp_path: Path) -> None:
-    spec = tiny_spec(variants=("matched",), matched_factor=2.0)
+    spec = tiny_spec(variants=("matched",), variant_args={"matched_factor": 2.0})
     (rec,) = run_grid(plan_grid(spec, tmp_path))
     assert rec["status"] == "ok", rec.get("error")
     assert rec["train"]["epochs"] == 2 and rec["config"]["train"]["epochs"] == 1

@@ -8,7 +8,7 @@ import pytest
 
 from imbssl_bench.config import DataConfig, RunConfig
 from imbssl_bench.datasets import create_dataset
-from imbssl_bench.records import read_record, write_record
+from imbssl_bench.running.records import read_record, write_record
 
 from .test_datasets import make_folder
 from .test_records import make_record

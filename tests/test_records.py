@@ -5,7 +5,7 @@ import pytest
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.records import SCHEMA, load_records, read_record, write_record
+from imbssl_bench.running.records import SCHEMA, load_records, read_record, write_record
 
 
 def make_record(run_id: str = "r1", **kw: object) -> dict:
@@ -143,8 +143,8 @@ def test_plugins_enter_the_identity_and_built_ins_do_not(tmp_path: Path, toy_plu
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from imbssl_bench.grid import plan_grid
     from imbssl_bench.registry import plugin_source
+    from imbssl_bench.running.plan import plan_grid
 
     from .conftest import tiny_spec
 

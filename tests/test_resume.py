@@ -19,9 +19,11 @@ from imbssl_bench.checkpoints import checkpoint_epoch
 from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.datasets import create_dataset
 from imbssl_bench.envinfo import code_label
-from imbssl_bench.grid import checkpoint_dir, plan_grid, run_grid
 from imbssl_bench.methods import create_method
 from imbssl_bench.progress import NullReporter
+from imbssl_bench.running.execute import checkpoint_dir
+from imbssl_bench.running.launchers import run_grid
+from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.training import FiniteLoss, fit
 from tests.conftest import TINY_FLAGS, tiny_spec, wait_for_pauses
 

@@ -9,7 +9,8 @@ from torch import nn
 
 from imbssl_bench.density import class_weights, density_weights, knn_density
 from imbssl_bench.errors import UserError
-from imbssl_bench.grid import plan_grid, run_grid
+from imbssl_bench.running.launchers import run_grid
+from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.sam import buffer_snapshot, buffers_as_before, sam_step
 
 from .conftest import tiny_spec
@@ -194,7 +195,10 @@ def test_state_the_loss_advances_moves_once_per_step_and_both_passes_see_the_old
 
 def test_variants_record_weights_and_rare_classes_weigh_more(tmp_path: Path) -> None:
     spec = tiny_spec(
-        ratios=(100.0,), variants=("sam", "rwsam", "rwsam-oracle"), epochs=2, rwsam_warmup=0
+        ratios=(100.0,),
+        variants=("sam", "rwsam", "rwsam-oracle"),
+        epochs=2,
+        variant_args={"rwsam_warmup": 0},
     )
     sam, rw, oracle = run_grid(plan_grid(spec, tmp_path))
     assert [r["status"] for r in (sam, rw, oracle)] == ["ok"] * 3, rw.get("error")
@@ -217,15 +221,17 @@ def test_variants_record_weights_and_rare_classes_weigh_more(tmp_path: Path) -> 
 
 
 def test_only_offline_rwsam_starts_from_the_base_run(tmp_path: Path) -> None:
-    from imbssl_bench.variants import VARIANTS
+    from imbssl_bench.variants import get_variant
 
     inloop = plan_grid(tiny_spec(variants=("base", "rwsam")), tmp_path)
-    offline = plan_grid(tiny_spec(variants=("base", "rwsam"), rwsam_weights="offline"), tmp_path)
+    offline = plan_grid(
+        tiny_spec(variants=("base", "rwsam"), variant_args={"rwsam_weights": "offline"}), tmp_path
+    )
     assert inloop[1].base_weights is None
     assert offline[1].base_weights == offline[0].base_weights is not None
     args = offline[1].config.variant_args
     assert args["rwsam_weights"] == "offline" and args["rwsam_warmup"] is None
-    cost = VARIANTS.get("rwsam").cost
+    cost = get_variant("rwsam").cost
     assert cost is not None and cost(args, offline[1].config) == 3.0
     assert cost(inloop[1].config.variant_args, inloop[1].config) == 2.0
 
@@ -238,11 +244,13 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     from imbssl_bench.features import feature_device
     from imbssl_bench.methods import Method, create_method
     from imbssl_bench.progress import NullReporter
-    from imbssl_bench.variants import VARIANTS, PretrainContext
+    from imbssl_bench.variants import PretrainContext, get_variant
     from imbssl_bench.variants.rwsam import RwSAMArgs, kde_weights, weight_summary
     from imbssl_bench.weights import load_weights
 
-    spec = tiny_spec(variants=("rwsam",), rwsam_weights="offline", epochs=2, batch_size=32)
+    spec = tiny_spec(
+        variants=("rwsam",), variant_args={"rwsam_weights": "offline"}, epochs=2, batch_size=32
+    )
     cfg = plan_grid(spec, tmp_path)[0].config
     split = create_dataset("digits").load().train.subset(np.arange(96))
 
@@ -253,7 +261,7 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     def pretrain():  # as `execute` calls it
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         ctx = PretrainContext(cfg, make(), split, 16, NullReporter(), make, tmp_path / "b.pt")
-        return VARIANTS.get("rwsam").pretrain(ctx)
+        return get_variant("rwsam").pretrain(ctx)
 
     first, again = pretrain(), pretrain()  # trains the base stage, then reuses its weights
     d = first.diagnostics["rwsam"]
@@ -312,15 +320,15 @@ def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation
     ("kw", "match"),
     [
         ({"rwsam_warmup": 5}, "leaves no epoch with KDE weights"),
-        ({"rwsam_alpha": float("nan")}, "--rwsam-alpha nan must be"),
-        ({"sam_rho": -1.0}, "--sam-rho -1.0 must be"),
-        ({"rwsam_weights": "file"}, "--rwsam-weights must be inloop or offline, not 'file'"),
+        ({"rwsam_alpha": float("nan")}, "rwsam_alpha = nan must be"),
+        ({"sam_rho": -1.0}, "sam_rho = -1.0 must be"),
+        ({"rwsam_weights": "file"}, "rwsam_weights must be inloop or offline, not 'file'"),
         ({"rwsam_weights": "offline", "rwsam_refresh": 2}, "offline computes the weights once"),
     ],
 )
 def test_bad_rwsam_options_are_user_errors(tmp_path: Path, kw: dict, match: str) -> None:
     with pytest.raises(UserError, match=match):
-        plan_grid(tiny_spec(variants=("rwsam",), **kw), tmp_path)
+        plan_grid(tiny_spec(variants=("rwsam",), variant_args=kw), tmp_path)
 
 
 def test_methods_without_per_example_losses_are_refused(tmp_path: Path, toy_plugin: str) -> None:

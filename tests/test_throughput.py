@@ -34,7 +34,8 @@ def test_bench_throughput_bad_method_is_a_one_line_error(cli) -> None:
 
 
 def test_compute_options_keep_the_weights_compatible(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from imbssl_bench.grid import plan_grid, run_grid
+    from imbssl_bench.running.launchers import run_grid
+    from imbssl_bench.running.plan import plan_grid
     from tests.conftest import tiny_spec
 
     (record,) = run_grid(plan_grid(tiny_spec(channels_last=True), tmp_path))

@@ -1,32 +1,84 @@
 """Variants wrap the pre-training of any method (``base`` = plain training).
 
 A variant receives the built method and the imbalanced subset and returns the backbone to
-evaluate, the training stats and any diagnostics for the record. Remedies (cluster-distill,
-rwSAM, ...) register here and work with every method plugin; their hyperparameters are an
-``Args`` dataclass, stored resolved in the record as ``variant_args``.
+evaluate, the training stats, its compute and any diagnostics for the record (the API:
+`imbssl_bench.variants.api`, docs/plugins.md). Variants are plugins found through the
+``imbssl_bench.variants`` entry-point group, the built-ins registered there exactly as a
+third-party package's would be; each entry point names a `Variant` object. Their options are
+an ``Args`` dataclass, given with ``--variant-arg key=value`` and stored resolved in the
+record as ``variant_args``.
 """
 
 from __future__ import annotations
 
-from imbssl_bench.variants import base, cluster_distill, matched, rwsam  # noqa: F401  (register the built-ins)
+import dataclasses
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from imbssl_bench.registry import PluginInfo, load_group, pick_plugin
 from imbssl_bench.variants.api import (
-    VARIANTS,
+    Compute,
     PretrainContext,
     PretrainResult,
     Variant,
+    stage_compute,
+    total_compute,
     train_base,
 )
 
+GROUP = "imbssl_bench.variants"
 
-def list_variants() -> list[Variant]:
-    return [v for _, v in VARIANTS.items()]
+
+def _check(obj: Any, name: str) -> str | None:
+    if not isinstance(obj, Variant):
+        return "not an imbssl_bench.variants.Variant"
+    if obj.name != name:
+        return f"variant says name '{obj.name}' but is registered as '{name}'"
+    return None
+
+
+@cache
+def discover() -> dict[str, list[PluginInfo]]:
+    """All registered variants by name (a list: more than one entry means a name clash)."""
+    return load_group(entry_points(group=GROUP), _check)
+
+
+def list_variants() -> list[PluginInfo]:
+    return [info for infos in discover().values() for info in infos]
+
+
+def variant_names() -> list[str]:
+    return list(discover())
+
+
+def get_variant(name: str) -> Variant:
+    return pick_plugin(discover(), name, "variant").obj
+
+
+def variant_plugin(name: str) -> dict[str, str | None] | None:
+    """The distribution and version of plugin variant `name`; None for a built-in."""
+    return pick_plugin(discover(), name, "variant").plugin
+
+
+def variant_options(variant: Variant) -> list[str]:
+    """The option names a variant takes (its ``Args`` fields)."""
+    return [f.name for f in dataclasses.fields(variant.Args)]
 
 
 __all__ = [
-    "VARIANTS",
+    "GROUP",
+    "Compute",
     "PretrainContext",
     "PretrainResult",
     "Variant",
+    "discover",
+    "get_variant",
     "list_variants",
+    "stage_compute",
+    "total_compute",
     "train_base",
+    "variant_names",
+    "variant_options",
+    "variant_plugin",
 ]

@@ -15,7 +15,6 @@ from imbssl_bench.config import RunConfig, make_args
 from imbssl_bench.datasets import ImageSplit
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
-from imbssl_bench.registry import Registry
 from imbssl_bench.training import fit
 from imbssl_bench.weights import load_weights, save_weights
 
@@ -131,9 +130,6 @@ class Variant:
         """Whether a run with these resolved options starts from its config's `base` run."""
         needs = self.needs_base_weights
         return needs(variant_args) if callable(needs) else needs
-
-
-VARIANTS: Registry[Variant] = Registry("variant")
 
 
 TRAIN_STATS = ("epochs", "steps", "batch_size", "final_loss", "wall_s")

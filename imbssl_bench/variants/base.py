@@ -6,7 +6,6 @@ import time
 from types import SimpleNamespace
 
 from imbssl_bench.variants.api import (
-    VARIANTS,
     Compute,
     PretrainContext,
     PretrainResult,
@@ -29,4 +28,5 @@ def _base(ctx: PretrainContext) -> PretrainResult:
     return PretrainResult(ctx.method.backbone, stats, compute=compute)
 
 
-VARIANTS.add("base", Variant("base", "plain pre-training of the method on the subset", _base))
+# registered under the `imbssl_bench.variants` entry points (pyproject.toml)
+BASE = Variant("base", "plain pre-training of the method on the subset", _base)

@@ -40,7 +40,6 @@ from imbssl_bench.errors import UserError
 from imbssl_bench.features import extract_features, feature_device
 from imbssl_bench.training import EpochLosses, even_batch_count, fit
 from imbssl_bench.variants.api import (
-    VARIANTS,
     Compute,
     PretrainContext,
     PretrainResult,
@@ -83,7 +82,7 @@ def resolve_args(args: ClusterDistillArgs, cfg: RunConfig, num_classes: int) -> 
         distill_weight=float(args.distill_weight),
     )
     if args.student_init not in STUDENT_INITS:
-        raise UserError(f"--student-init must be one of {', '.join(STUDENT_INITS)}")
+        raise UserError(f"student_init must be one of {', '.join(STUDENT_INITS)}")
     if args.adapter not in ADAPTERS:
         raise UserError(f"cluster-distill adapter must be one of {', '.join(ADAPTERS)}")
     counts = (
@@ -101,11 +100,11 @@ def resolve_args(args: ClusterDistillArgs, cfg: RunConfig, num_classes: int) -> 
     least = 2 * cfg.world_size  # batch norm needs two images in each process's share
     if args.min_cluster_size < least:
         raise UserError(
-            f"--min-cluster-size must be >= {least} (two images per training process for batch "
-            f"norm, {cfg.world_size} process(es)): pass --min-cluster-size {least} or more"
+            f"min_cluster_size must be >= {least} (two images per training process for batch "
+            f"norm, {cfg.world_size} process(es)): pass min_cluster_size={least} or more"
         )
     if not (np.isfinite(args.distill_weight) and args.distill_weight >= 0):
-        raise UserError("--distill-weight must be a finite number >= 0")
+        raise UserError("distill_weight must be a finite number >= 0")
     return args
 
 
@@ -132,8 +131,8 @@ def planned_cost(args: dict[str, Any], cfg: RunConfig) -> float:
         return 2.0 + student
     if cfg.imbalance.total is None:
         raise UserError(
-            "cluster-distill: the planned compute of --expert-steps needs the subset size; "
-            "pass --total (a same-size grid) or leave --expert-steps at its default"
+            "cluster-distill: the planned compute of expert_steps needs the subset size; "
+            "pass --total (a same-size grid) or leave expert_steps at its default"
         )
     base = planned_base_steps(cfg, cfg.imbalance.total)
     return 1.0 + args["clusters"] * args["expert_steps"] / base + student
@@ -271,16 +270,14 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
     return PretrainResult(student.backbone, dataclasses.asdict(stats), diagnostics, compute)
 
 
-VARIANTS.add(
+# registered under the `imbssl_bench.variants` entry points (pyproject.toml)
+CLUSTER_DISTILL = Variant(
     "cluster-distill",
-    Variant(
-        "cluster-distill",
-        "cluster the base features, train one expert per cluster, distill them into one model",
-        _cluster_distill,
-        Args=ClusterDistillArgs,
-        resolve=resolve_args,
-        needs_base_weights=True,
-        needs_training=True,
-        cost=planned_cost,
-    ),
+    "cluster the base features, train one expert per cluster, distill them into one model",
+    _cluster_distill,
+    Args=ClusterDistillArgs,
+    resolve=resolve_args,
+    needs_base_weights=True,
+    needs_training=True,
+    cost=planned_cost,
 )

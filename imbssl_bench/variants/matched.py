@@ -16,7 +16,6 @@ from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.training import fit
 from imbssl_bench.variants.api import (
-    VARIANTS,
     PretrainContext,
     PretrainResult,
     Variant,
@@ -39,11 +38,11 @@ def resolve_matched(args: MatchedArgs, cfg: RunConfig, num_classes: int) -> Matc
         return args
     factor = float(args.matched_factor)
     if not (math.isfinite(factor) and factor > 0):
-        raise UserError(f"--matched-factor {factor} must be a finite number > 0")
+        raise UserError(f"matched_factor = {factor} must be a finite number > 0")
     epochs = _rounded(factor, cfg.train.epochs)
     if args.matched_epochs not in (None, epochs):
         raise UserError(
-            f"matched_epochs {args.matched_epochs} disagrees with --matched-factor {factor:g} "
+            f"matched_epochs {args.matched_epochs} disagrees with matched_factor = {factor:g} "
             f"x {cfg.train.epochs} epochs = {epochs}; give only the factor"
         )
     _check_achieved(factor, cfg.train.epochs, epochs)
@@ -97,16 +96,14 @@ def _cost(args: dict[str, Any], cfg: RunConfig) -> float:
     return args["matched_factor"] or 1.0
 
 
-VARIANTS.add(
+# registered under the `imbssl_bench.variants` entry points (pyproject.toml)
+MATCHED = Variant(
     "matched",
-    Variant(
-        "matched",
-        "control: plain base training for as many forward-backward passes as the grid's "
-        "costliest other variant (or --matched-factor x base)",
-        _matched,
-        Args=MatchedArgs,
-        resolve=resolve_matched,
-        needs_training=True,
-        cost=_cost,
-    ),
+    "control: plain base training for as many forward-backward passes as the grid's "
+    "costliest other variant (or matched_factor x base)",
+    _matched,
+    Args=MatchedArgs,
+    resolve=resolve_matched,
+    needs_training=True,
+    cost=_cost,
 )

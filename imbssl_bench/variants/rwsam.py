@@ -38,7 +38,6 @@ from imbssl_bench.methods import Method
 from imbssl_bench.sam import SAMModule
 from imbssl_bench.training import TrainStats, fit
 from imbssl_bench.variants.api import (
-    VARIANTS,
     PretrainContext,
     PretrainResult,
     Variant,
@@ -70,7 +69,7 @@ class RwSAMArgs(SAMArgs):
 
 def _check_sam(args: SAMArgs) -> None:
     if not (np.isfinite(args.sam_rho) and args.sam_rho >= 0):
-        raise UserError(f"--sam-rho {args.sam_rho} must be a finite number >= 0")
+        raise UserError(f"sam_rho = {args.sam_rho} must be a finite number >= 0")
 
 
 def resolve_sam(args: SAMArgs, cfg: RunConfig, num_classes: int) -> SAMArgs:
@@ -81,7 +80,7 @@ def resolve_sam(args: SAMArgs, cfg: RunConfig, num_classes: int) -> SAMArgs:
 def resolve_rwsam(args: RwSAMArgs, cfg: RunConfig, num_classes: int) -> RwSAMArgs:
     _check_sam(args)
     if args.rwsam_weights not in WEIGHT_MODES:
-        raise UserError(f"--rwsam-weights must be inloop or offline, not '{args.rwsam_weights}'")
+        raise UserError(f"rwsam_weights must be inloop or offline, not '{args.rwsam_weights}'")
     args = dataclasses.replace(
         args,
         sam_rho=float(args.sam_rho),
@@ -90,15 +89,15 @@ def resolve_rwsam(args: RwSAMArgs, cfg: RunConfig, num_classes: int) -> RwSAMArg
         rwsam_clip_max=float(args.rwsam_clip_max),
     )
     if args.rwsam_k < 1:
-        raise UserError("--rwsam-k must be >= 1")
+        raise UserError("rwsam_k must be >= 1")
     if not (np.isfinite(args.rwsam_alpha) and args.rwsam_alpha >= 0):
-        raise UserError(f"--rwsam-alpha {args.rwsam_alpha} must be a finite number >= 0")
+        raise UserError(f"rwsam_alpha = {args.rwsam_alpha} must be a finite number >= 0")
     if not 0 < args.rwsam_clip_min <= 1 <= args.rwsam_clip_max:
         raise UserError("rwsam weight clip range must satisfy 0 < min <= 1 <= max")
     if args.rwsam_weights == "offline":
         if args.rwsam_warmup is not None or args.rwsam_refresh is not None:
             raise UserError(
-                "--rwsam-warmup and --rwsam-refresh schedule the in-loop KDE; --rwsam-weights "
+                "rwsam_warmup and rwsam_refresh schedule the in-loop KDE; rwsam_weights = "
                 "offline computes the weights once: drop them"
             )
         return args
@@ -115,10 +114,10 @@ def _resolve_schedule(args: RwSAMArgs, epochs: int) -> RwSAMArgs:
         else max(1, epochs // 10),
     )
     if (args.rwsam_warmup or 0) < 0 or (args.rwsam_refresh or 0) < 1:
-        raise UserError("--rwsam-warmup must be >= 0, --rwsam-refresh >= 1")
+        raise UserError("rwsam_warmup must be >= 0, rwsam_refresh >= 1")
     if (args.rwsam_warmup or 0) >= epochs:
         raise UserError(
-            f"--rwsam-warmup {args.rwsam_warmup} leaves no epoch with KDE weights "
+            f"rwsam_warmup = {args.rwsam_warmup} leaves no epoch with KDE weights "
             f"(the run has {epochs}); lower it"
         )
     return args
@@ -289,43 +288,34 @@ def _offline_rwsam(ctx: PretrainContext, args: RwSAMArgs) -> PretrainResult:
     return PretrainResult(method.backbone, dataclasses.asdict(stats), {"rwsam": summary}, compute)
 
 
-for _name, _description, _args, _resolve, _cost, _base in (
-    (
-        "sam",
-        "SAM (adaptive by default) with every example weighted 1",
-        SAMArgs,
-        resolve_sam,
-        lambda a, cfg: SAM_PASSES,
-        False,
-    ),
-    (
-        "rwsam",
-        "re-weighted SAM: KDE-density weights on the model's features (Liu et al. 2022)",
-        RwSAMArgs,
-        resolve_rwsam,
-        _rwsam_cost,
-        _uses_base,
-    ),
-    (
-        "rwsam-oracle",
-        "diagnostic: SAM weighted by 1 / true class count (uses labels)",
-        SAMArgs,
-        resolve_sam,
-        lambda a, cfg: SAM_PASSES,
-        False,
-    ),
-):
-    VARIANTS.add(
-        _name,
-        Variant(
-            _name,
-            _description,
-            _sam_variant(_name),
-            Args=_args,
-            resolve=_resolve,
-            needs_base_weights=_base,
-            needs_training=True,
-            needs_per_example_loss=True,
-            cost=_cost,
-        ),
+def _sam_cost(args: dict[str, Any], cfg: RunConfig) -> float:
+    return SAM_PASSES
+
+
+def _make(name: str, description: str, args: type, resolve: Any, cost: Any, base: Any) -> Variant:
+    return Variant(
+        name,
+        description,
+        _sam_variant(name),
+        Args=args,
+        resolve=resolve,
+        needs_base_weights=base,
+        needs_training=True,
+        needs_per_example_loss=True,
+        cost=cost,
     )
+
+
+# registered under the `imbssl_bench.variants` entry points (pyproject.toml)
+SAM = _make(
+    "sam", "SAM (adaptive by default) with every example weighted 1", SAMArgs, resolve_sam,
+    _sam_cost, False,
+)  # fmt: skip
+RWSAM = _make(
+    "rwsam", "re-weighted SAM: KDE-density weights on the model's features (Liu et al. 2022)",
+    RwSAMArgs, resolve_rwsam, _rwsam_cost, _uses_base,
+)  # fmt: skip
+RWSAM_ORACLE = _make(
+    "rwsam-oracle", "diagnostic: SAM weighted by 1 / true class count (uses labels)", SAMArgs,
+    resolve_sam, _sam_cost, False,
+)  # fmt: skip

@@ -1,2 +1,2 @@
-"""An example imbssl-bench plugin: the `align-uniform` method and the `template_convnet`
-backbone."""
+"""An example imbssl-bench plugin: the `align-uniform` method, the `restarts` variant and the
+`template_convnet` backbone."""

@@ -7,8 +7,8 @@
 - ``slurm``: one submitit job per run (``pip install "imbssl-bench[slurm]"``); a job with
   several devices gets one task per device, which Lightning reads from slurm's environment.
 
-Every run writes its own record (`imbssl_bench.worker`); a worker that dies without one gets a
-``failed`` record here with the end of its log.
+Every run writes its own record (`imbssl_bench.running.worker`); a worker that dies without
+one gets a ``failed`` record here with the end of its log.
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ from typing import Any
 
 import torch
 
+from imbssl_bench.checkpoints import remove_if_empty
 from imbssl_bench.errors import UserError
-from imbssl_bench.grid import PlannedRun, failed_record
-from imbssl_bench.progress import Reporter
-from imbssl_bench.records import read_record, write_record
-from imbssl_bench.worker import run_planned, write_payload
+from imbssl_bench.progress import NullReporter, Reporter
+from imbssl_bench.running.execute import checkpoint_dir, failed_record, run_here
+from imbssl_bench.running.plan import PlannedRun
+from imbssl_bench.running.records import read_record, write_record
+from imbssl_bench.running.worker import run_planned, write_payload
 
 LAUNCHERS = ("local", "slurm")
 LOG = "worker.log"
@@ -96,9 +98,9 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 class Workers:
-    """The grid's worker processes (``python -m imbssl_bench.worker``), each in a process group
-    of its own. `stop` (Ctrl+C) interrupts them all and writes no record for them, so the
-    next run of the same command resumes them from their checkpoints."""
+    """The grid's worker processes (``python -m imbssl_bench.running.worker``), each in a
+    process group of its own. `stop` (Ctrl+C) interrupts them all and writes no record for
+    them, so the next run of the same command resumes them from their checkpoints."""
 
     GRACE_S = 20.0  # for Lightning's graceful shutdown before SIGKILL
 
@@ -117,7 +119,7 @@ class Workers:
                 if self.stopping.is_set():
                     return None
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "imbssl_bench.worker", str(payload)],
+                    [sys.executable, "-m", "imbssl_bench.running.worker", str(payload)],
                     env=_pinned_env(slot, jobs, run),
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -271,3 +273,29 @@ def run_slurm(todo: list[PlannedRun], reporter: Reporter, options: SlurmOptions)
             why = f"job {job.job_id} failed: {' '.join(str(exc).split())[-1500:]}"
         reporter.run_finished(_settle(run, before, why))
     reporter.note(f"{len(todo)} job(s) done in {time.perf_counter() - started:.0f} s")
+
+
+def run_grid(
+    plan: list[PlannedRun],
+    reporter: Reporter | None = None,
+    retry_failed: bool = False,
+    jobs: int = 1,
+    launcher: str = "local",
+    slurm: SlurmOptions | None = None,
+) -> list[dict[str, Any]]:
+    """Run every planned run without a record (and failed ones with `retry_failed`) with the
+    `launcher` (see above); a run that raises gets a ``failed`` record and
+    the grid goes on. Returns all records."""
+    if launcher not in LAUNCHERS:
+        raise UserError(f"unknown launcher '{launcher}'; valid: {', '.join(LAUNCHERS)}")
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs} must be at least 1")
+    reporter = reporter or NullReporter()
+    todo = [r for r in plan if r.status == "todo" or (retry_failed and r.status == "failed")]
+    if launcher == "slurm":
+        run_slurm(todo, reporter, slurm or SlurmOptions())
+    else:
+        run_local(todo, reporter, jobs, lambda run: run_here(run, reporter))
+    for folder in {checkpoint_dir(r).parent for r in todo}:
+        remove_if_empty(folder)
+    return [read_record(r.path) for r in plan]

@@ -1,4 +1,4 @@
-"""One planned run in a process of its own: ``python -m imbssl_bench.worker RUN.json``.
+"""One planned run in a process of its own: ``python -m imbssl_bench.running.worker RUN.json``.
 
 The grid starts workers for runs that train on several devices (Lightning's DDP launcher
 re-runs this same command for the other ranks) and when it runs several runs at once
@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imbssl_bench.grid import PlannedRun, checkpoint_dir, run_here
+from imbssl_bench.running.execute import checkpoint_dir, run_here
+from imbssl_bench.running.plan import PlannedRun
 
 PAYLOAD = "run.json"  # in the run's checkpoint folder, for the worker to read
 
@@ -55,7 +56,7 @@ def write_payload(run: PlannedRun) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m imbssl_bench.worker RUN.json", file=sys.stderr)
+        print("usage: python -m imbssl_bench.running.worker RUN.json", file=sys.stderr)
         return 2
     run_planned(json.loads(Path(args[0]).read_text()))
     return 0

@@ -1,0 +1,53 @@
+"""``imbssl-bench leaderboard``: records to markdown, or a check that it is current."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from imbssl_bench.cli.app import app, err
+
+
+@app.command()
+def leaderboard(
+    results: Annotated[Path, typer.Option(help="Folder of records.")] = Path("leaderboard/results"),
+    out_file: Annotated[Path, typer.Option("--out", help="Markdown file to write.")] = Path(
+        "leaderboard/README.md"
+    ),
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 with a diff when --out is not what the records give; write nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Turn records into a markdown leaderboard (or check that it is up to date)."""
+    from imbssl_bench import leaderboard as lb
+    from imbssl_bench.files import write_text_atomic
+
+    if check:
+        diff = lb.check(results, out_file)
+        if diff:
+            sys.stdout.write(diff)
+            err.print(
+                f"[red]{out_file} is stale[/]: regenerate it with `imbssl-bench "
+                f"leaderboard --results {results} --out {out_file}` and commit it"
+            )
+            raise typer.Exit(1)
+        err.print(f"{out_file} is up to date with {results}/")
+        return
+    from imbssl_bench.plots import write_plots
+    from imbssl_bench.running.records import load_records
+
+    records = load_records(results)
+    old = out_file.read_text() if out_file.is_file() else ""
+    text = lb.render(records)
+    write_text_atomic(out_file, text)
+    plots = write_plots(records, out_file.parent)
+    for link in set(lb.plot_links(old)) - set(lb.plot_links(text)):  # tables that are gone
+        (out_file.parent / link).unlink(missing_ok=True)
+    err.print(f"wrote {out_file}" + (f" and {len(plots)} plot(s)" if plots else ""))

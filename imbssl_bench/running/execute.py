@@ -1,0 +1,193 @@
+"""Execute one planned run: load its subset, pre-train it with its variant, evaluate the frozen
+backbone and write its record (``failed``, with the error, when it raises)."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+from imbssl_bench.backbones import create_backbone
+from imbssl_bench.checkpoints import CHECKPOINTS, discard
+from imbssl_bench.config import RunConfig
+from imbssl_bench.datasets import DatasetSource, create_dataset
+from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
+from imbssl_bench.errors import UserError
+from imbssl_bench.evaluation import evaluate
+from imbssl_bench.features import feature_device
+from imbssl_bench.imbalance import class_ranks, holdout_split, probe_subset, sample_subset
+from imbssl_bench.methods import Method, create_method
+from imbssl_bench.progress import NullReporter, Reporter
+from imbssl_bench.running.plan import PlannedRun
+from imbssl_bench.running.records import SCHEMA, write_record
+from imbssl_bench.variants import PretrainContext, get_variant
+from imbssl_bench.variants.api import compute_section
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _record_head(run: PlannedRun, source: DatasetSource) -> dict[str, Any]:
+    c = run.config
+    n_pool = len(source.train_targets()) - c.data.val_per_class * len(source.classes)
+    n_probe = c.eval.probe_per_class * len(source.classes) if c.eval.probe_per_class else n_pool
+    return {
+        "schema": SCHEMA,
+        "run_id": run.run_id,
+        "method": c.method,
+        "variant": c.variant,
+        "dataset": c.data.dataset,
+        "dataset_display": c.data.label or source.display_name or c.data.dataset,
+        "profile": c.imbalance.profile,
+        "ratio": c.imbalance.ratio,
+        "seed": c.seed,
+        "class_names": source.classes,
+        "class_counts": run.class_counts,
+        "n_train": run.n_train,
+        "n_pool": n_pool,
+        "n_probe": n_probe,
+        "config": c.to_dict(),
+        "config_hash": c.config_hash(),
+    }
+
+
+def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any] | None:
+    """Pre-train and evaluate one run; returns its ``ok`` record (exceptions propagate).
+    Under DDP every rank pre-trains; only rank 0 evaluates and returns the record."""
+    reporter = reporter or NullReporter()
+    cfg = run.config
+    started, t0 = _now(), time.perf_counter()
+    reset_peak_memory()
+    reporter.stage("loading data")
+    source = create_dataset(cfg.data.dataset, cfg.runtime.data_root)
+    check_same_data(cfg, source)
+    data = source.load()
+    targets = source.train_targets()
+    pool_idx, val_idx = holdout_split(targets, cfg.data.val_per_class)
+    subset_idx = pool_idx[sample_subset(targets[pool_idx], run.class_counts, cfg.seed)]
+    subset = data.train.subset(subset_idx)
+    probe_idx = pool_idx[probe_subset(targets[pool_idx], cfg.eval.probe_per_class)]
+    pool = data.train.subset(probe_idx) if len(probe_idx) < len(targets) else data.train
+    t_data = time.perf_counter()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    image_size = cfg.data.image_size or source.image_size
+
+    def make_method() -> Method:
+        backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem, image_size=image_size)
+        return create_method(
+            cfg.method, backbone, dim, cfg.method_args, cfg.train, len(data.classes)
+        )
+
+    method = make_method()
+    normalize = method.input_normalization(image_size)  # evaluation sees inputs as training
+    result = get_variant(cfg.variant).pretrain(
+        PretrainContext(
+            cfg,
+            method,
+            subset,
+            image_size,
+            reporter,
+            make_method,
+            run.base_weights,
+            checkpoint_dir(run),
+            run.matched_to,
+        )
+    )
+    t_train = time.perf_counter()
+    if rank_zero_only.rank != 0:  # the other DDP processes are done
+        return None
+    device = feature_device(cfg.runtime.accelerator)
+    metrics = evaluate(
+        result.backbone,
+        pool,
+        data.test,
+        run.class_counts,
+        class_ranks(len(data.classes), cfg.imbalance.class_order, cfg.seed),
+        cfg.eval,
+        image_size,
+        device,
+        cfg.seed,
+        reporter.stage,
+        val=data.train.subset(val_idx) if len(val_idx) else None,
+        normalize=normalize,
+    )
+    t_end = time.perf_counter()
+    return {
+        **_record_head(run, source),
+        "status": "ok",
+        "error": None,
+        "metrics": metrics,
+        "train": result.train,
+        "compute": compute_section(result.compute, result.train, cfg, run.n_train),
+        "diagnostics": result.diagnostics,
+        "timing": {
+            "data_s": round(t_data - t0, 3),
+            "pretrain_s": round(t_train - t_data, 3),
+            "eval_s": round(t_end - t_train, 3),
+        },
+        "memory": peak_memory(),
+        "wall_s": round(t_end - t0, 3),
+        "started_at": started,
+        "finished_at": _now(),
+        "env": collect_env(device, cfg.plugins),
+    }
+
+
+def check_same_data(cfg: RunConfig, source: DatasetSource) -> None:
+    """The data a run trains on is the data its run id names: it may have changed between
+    planning and execution (a long grid, a slurm queue)."""
+    found = source.fingerprint() or None
+    if cfg.data.fingerprint is not None and found != cfg.data.fingerprint:
+        raise UserError(
+            f"the {cfg.data.dataset} data at '{cfg.runtime.data_root}' changed since the grid "
+            f"was planned (fingerprint {found}, planned {cfg.data.fingerprint}); run the "
+            "command again to plan it on the data as it is now"
+        )
+
+
+def failed_record(run: PlannedRun, exc: BaseException, wall_s: float) -> dict[str, Any]:
+    source = create_dataset(run.config.data.dataset, run.config.runtime.data_root)
+    return {
+        **_record_head(run, source),
+        "status": "failed",
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(exc)),
+        "metrics": {},
+        "wall_s": round(wall_s, 3),
+        "finished_at": _now(),
+        "env": collect_env(feature_device(run.config.runtime.accelerator), run.config.plugins),
+    }
+
+
+def checkpoint_dir(run: PlannedRun) -> Path:
+    """The run's epoch checkpoints (one folder per training stage), beside its record."""
+    return run.path.parent / CHECKPOINTS / run.run_id
+
+
+def run_here(
+    run: PlannedRun, reporter: Reporter, record_user_errors: bool = False
+) -> dict[str, Any] | None:
+    """Execute `run` in this process and write its record (``failed`` if it raised; a
+    `UserError` stops the grid unless `record_user_errors`, as in a worker process). An ``ok``
+    record deletes the run's checkpoints; a failed run keeps them for ``--retry-failed``. Under
+    DDP only rank 0 writes and returns the record; the other ranks return None."""
+    t0 = time.perf_counter()
+    try:
+        record = execute(run, reporter)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a broken run must not stop the grid
+        if (isinstance(exc, UserError) and not record_user_errors) or rank_zero_only.rank != 0:
+            raise
+        record = failed_record(run, exc, time.perf_counter() - t0)
+    if record is None:
+        return None
+    write_record(run.path, record)
+    discard(checkpoint_dir(run), everything=record["status"] == "ok")  # failed: resumable
+    return record

@@ -1,0 +1,341 @@
+"""Plan a grid (methods x variants x ratios x seeds): each run's resolved config and run id,
+its class counts, its record's status, the `matched` factors and the base weights variants
+share."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imbssl_bench.backbones import backbone_plugin, resolve_stem
+from imbssl_bench.config import (
+    DataConfig,
+    ImbalanceConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    override,
+)
+from imbssl_bench.datasets import DatasetSource, create_dataset
+from imbssl_bench.errors import UserError
+from imbssl_bench.imbalance import class_counts, holdout_split, probe_subset
+from imbssl_bench.methods import get_method, method_plugin
+from imbssl_bench.presets import PRESETS, default_preset
+from imbssl_bench.probes.linear import C_GRID
+from imbssl_bench.running.options import GridSpec, apply_options
+from imbssl_bench.running.records import read_record, record_path
+from imbssl_bench.training import check_runtime
+from imbssl_bench.variants import get_variant, variant_names, variant_options, variant_plugin
+from imbssl_bench.weights import weights_path
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    config: RunConfig  # resolved
+    class_counts: list[int]
+    path: Path
+    status: str  # "todo", or the status of the record already at `path` ("ok" / "failed")
+    base_weights: Path | None = None  # where the base run of this config keeps its weights
+    matched_to: tuple[str, ...] = ()  # `matched`: the run ids whose compute it was planned to
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id()
+
+    @property
+    def n_train(self) -> int:
+        return sum(self.class_counts)
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        return f"{c.method}/{c.variant} ratio {c.imbalance.ratio:g} seed {c.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what a worker process needs to execute the run."""
+        return {
+            "config": self.config.to_dict(),
+            "class_counts": self.class_counts,
+            "path": str(self.path),
+            "status": self.status,
+            "base_weights": None if self.base_weights is None else str(self.base_weights),
+            "matched_to": list(self.matched_to),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PlannedRun:
+        weights = d["base_weights"]
+        return cls(
+            RunConfig.from_dict(d["config"]),
+            list(d["class_counts"]),
+            Path(d["path"]),
+            d["status"],
+            None if weights is None else Path(weights),
+            tuple(d.get("matched_to", ())),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "run_id": self.run_id,
+            "method": c.method,
+            "variant": c.variant,
+            "variant_args": c.variant_args,
+            "matched_to": list(self.matched_to),
+            "method_args": c.method_args,
+            "lr": c.train.lr,
+            "batch_size": c.train.batch_size,
+            "dataset": c.data.dataset,
+            "ratio": c.imbalance.ratio,
+            "seed": c.seed,
+            "class_counts": self.class_counts,
+            "n_train": self.n_train,
+            "status": self.status,
+            "path": str(self.path),
+        }
+
+
+def template(spec: GridSpec) -> RunConfig:
+    """The config every run of the grid shares (method, ratio and seed filled in later)."""
+    preset = PRESETS.get(spec.preset or default_preset(spec.dataset))
+    start = RunConfig(
+        method="",
+        preset=preset.name,
+        data=DataConfig(image_size=preset.image_size),
+        model=ModelConfig(preset.backbone, preset.stem),
+        train=TrainConfig(epochs=preset.epochs, batch_size=preset.batch_size),
+    )
+    return apply_options(start, spec)
+
+
+def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> RunConfig:
+    """Fill every default that depends on the data or the method, so the record is complete."""
+    variant = get_variant(cfg.variant)
+    method_cls = get_method(cfg.method)
+    if variant.needs_training and not method_cls.trains:
+        raise UserError(
+            f"variant '{variant.name}' needs a method that trains; '{cfg.method}' does not: "
+            f"run it in a grid of its own with --variants base"
+        )
+    if variant.needs_per_example_loss and not method_cls.has_per_example_loss():
+        raise UserError(
+            f"variant '{variant.name}' re-weights per-example losses, and method "
+            f"'{cfg.method}' does not give them (it implements only training_loss)"
+        )
+    image_size = cfg.data.image_size or source.image_size
+    train = cfg.train
+    if train.lr is None:
+        train = dataclasses.replace(train, lr=method_cls.default_lr.at(train.batch_size))
+    if not method_cls.trains:
+        train = dataclasses.replace(train, epochs=0)
+    evaluation = cfg.eval
+    if cfg.data.val_per_class and evaluation.linear_c_grid is None:  # C is chosen on val
+        evaluation = dataclasses.replace(evaluation, linear_c_grid=C_GRID)
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(
+            cfg.data, image_size=image_size, fingerprint=source.fingerprint() or None
+        ),
+        imbalance=override(cfg.imbalance, n_max=cfg.imbalance.n_max or min(pool)),
+        model=dataclasses.replace(
+            cfg.model, stem=resolve_stem(cfg.model.backbone, cfg.model.stem, image_size)
+        ),
+        train=train,
+        eval=evaluation,
+        method_args=dataclasses.asdict(method_cls.make_args(cfg.method_args)),
+        plugins=run_plugins(cfg.method, cfg.model.backbone, cfg.variant),
+    )
+    variant_args = variant.resolve_args(cfg.variant_args, cfg, len(pool))
+    return dataclasses.replace(cfg, variant_args=variant_args)
+
+
+def plugin_options(
+    given: dict[str, Any], names: tuple[str, ...], options: dict[str, list[str]], kind: str
+) -> dict[str, dict[str, Any]]:
+    """`given` options (``method_args`` / ``variant_args``) split by the plugins `names` of
+    the grid that take them (`options`: every registered plugin's option names); a key that no
+    plugin of the grid takes is a `UserError` naming those that do, or every valid one."""
+    split = {name: {k: v for k, v in given.items() if k in options[name]} for name in names}
+    unused = sorted(set(given) - {k for taken in split.values() for k in taken})
+    if not unused:
+        return split
+    key, flag = unused[0], f"--{kind}-arg or [{kind}_args]"
+    takers = [n for n, keys in options.items() if key in keys and n not in names]
+    if takers:
+        raise UserError(
+            f"{kind} option '{key}' ({flag}) belongs to {kind} {' / '.join(takers)}, which "
+            f"this grid does not run; add it to --{kind}{'s' if kind == 'variant' else ''}"
+        )
+    valid = "; ".join(f"{n}: {', '.join(options[n]) or '-'}" for n in names)
+    raise UserError(f"{kind} option '{key}' ({flag}): no {kind} of this grid has it ({valid})")
+
+
+def grid_plugin_options(spec: GridSpec) -> tuple[dict, dict]:
+    """The grid's method and variant options, split by the methods and variants that take
+    them."""
+    method_opts = {
+        n: [f.name for f in dataclasses.fields(get_method(n).Args)] for n in spec.methods
+    }
+    variant_opts = {n: variant_options(get_variant(n)) for n in spec.variants}
+    for name in variant_names():  # to name the variant an option belongs to
+        with contextlib.suppress(UserError):  # a broken plugin is not an option's owner
+            variant_opts.setdefault(name, variant_options(get_variant(name)))
+    return (
+        plugin_options(spec.method_args, spec.methods, method_opts, "method"),
+        plugin_options(spec.variant_args, spec.variants, variant_opts, "variant"),
+    )
+
+
+def run_plugins(method: str, backbone: str, variant: str) -> dict[str, dict[str, str | None]]:
+    """The plugin distributions a run uses, by kind (built-ins are left out): part of its
+    identity, so a plugin's new version is a new experiment."""
+    found = {
+        "method": method_plugin(method),
+        "backbone": backbone_plugin(backbone),
+        "variant": variant_plugin(variant),
+    }
+    return {kind: source for kind, source in found.items() if source is not None}
+
+
+def base_run_id(cfg: RunConfig) -> str:
+    """The run id of the `base` run with the same config (whose weights a variant reuses)."""
+    return dataclasses.replace(cfg, variant="base", variant_args={}).run_id()
+
+
+def same_size_total(
+    imb: ImbalanceConfig, pool: list[int], ratios: tuple[float, ...], seeds: tuple[int, ...]
+) -> int:
+    """The size of the grid's smallest subset (its most imbalanced one): the N that every
+    ratio is scaled to, so that imbalance is not confounded with data size."""
+    n_max = imb.n_max or min(pool)
+    return min(
+        sum(class_counts(pool, r, n_max, imb.profile, imb.class_order, s))
+        for r in ratios
+        for s in seeds
+    )
+
+
+def same_size_note(spec: GridSpec, plan: list[PlannedRun]) -> str | None:
+    """One line when the same-size N was derived from the ratios being run rather than given
+    (``total``): running a part of the grid alone would derive another N, another experiment."""
+    if spec.total is not None or not plan or plan[0].config.imbalance.total is None:
+        return None
+    n = plan[0].config.imbalance.total
+    ratios = ",".join(f"{r:g}" for r in spec.ratios)
+    return (
+        f"same size: N={n} derived from the smallest subset of ratios {ratios}; pass "
+        f"--total {n} to reproduce it when re-running a part of this grid"
+    )
+
+
+def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedRun]:
+    """One `PlannedRun` per grid point with its status from `out_dir`. ``here=False``: the
+    runs will execute on other machines (slurm), so this one's hardware is not checked."""
+    if spec.lr is not None and not (math.isfinite(spec.lr) and spec.lr > 0):
+        raise UserError(f"--lr {spec.lr} must be a finite number > 0")
+    if spec.augment not in (None, "pil", "batched"):
+        raise UserError(f"--augment must be pil or batched, not '{spec.augment}'")
+    base = template(spec)
+    check_runtime(base, here)
+    source = create_dataset(spec.dataset, spec.data_root)
+    targets = source.train_targets()
+    pool_idx, _ = holdout_split(targets, base.data.val_per_class)
+    pool = np.bincount(targets[pool_idx], minlength=len(source.classes)).tolist()
+    probe_subset(targets[pool_idx], base.eval.probe_per_class)  # a clear error before any run
+    same_size = spec.same_size if spec.same_size is not None else spec.total is not None
+    if same_size:
+        total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
+        base = dataclasses.replace(base, imbalance=dataclasses.replace(base.imbalance, total=total))
+    configs = []
+    method_args, options = grid_plugin_options(spec)
+    grid = itertools.product(spec.methods, spec.variants, spec.ratios, spec.seeds)
+    for method, variant, ratio, seed in grid:
+        imbalance = dataclasses.replace(base.imbalance, ratio=float(ratio))
+        cfg = dataclasses.replace(
+            base,
+            method=method,
+            variant=variant,
+            seed=seed,
+            imbalance=imbalance,
+            variant_args=options[variant],
+            method_args=method_args[method],
+        )
+        configs.append(resolve_config(cfg, source, pool))
+    plan = []
+    for cfg, matched_to in match_compute(configs, len(pool)):
+        imb = cfg.imbalance
+        counts = class_counts(
+            pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, cfg.seed, imb.total
+        )
+        path = record_path(out_dir, cfg.run_id())
+        status = read_record(path)["status"] if path.exists() else "todo"
+        plan.append(PlannedRun(cfg, counts, path, status, matched_to=matched_to))
+    return share_base_weights(plan, out_dir)
+
+
+def variant_cost(cfg: RunConfig) -> float:
+    """The forward-backward passes the resolved run `cfg` plans, relative to plain `base`."""
+    cost = get_variant(cfg.variant).cost
+    return float(cost(cfg.variant_args, cfg)) if cost is not None else 1.0
+
+
+def match_compute(
+    configs: list[RunConfig], num_classes: int
+) -> list[tuple[RunConfig, tuple[str, ...]]]:
+    """Each resolved config with the runs it is matched to: a `matched` run without a factor
+    gets the cost of the costliest other variant of the same method, ratio and seed (the run
+    ids of those variants' runs; () for the others and for a given factor)."""
+    out = []
+    for cfg in configs:
+        if cfg.variant != "matched" or cfg.variant_args.get("matched_factor") is not None:
+            out.append((cfg, ()))
+            continue
+        point = (cfg.method, cfg.imbalance.ratio, cfg.seed)
+        costs = {
+            c.run_id(): variant_cost(c)
+            for c in configs
+            if (c.method, c.imbalance.ratio, c.seed) == point and c.variant != "matched"
+        }
+        top = max(costs.values(), default=1.0)
+        if top <= 1.0:
+            raise UserError(
+                f"variant 'matched' trains as long as the grid's costliest other variant, and "
+                f"{cfg.method} has none costlier than base here; add a remedy to --variants "
+                "(e.g. sam, cluster-distill) or give --variant-arg matched_factor=X"
+            )
+        values = {**cfg.variant_args, "matched_factor": round(top, 4)}
+        args = get_variant("matched").resolve_args(values, cfg, num_classes)
+        to = tuple(sorted(run_id for run_id, c in costs.items() if c == top))
+        out.append((dataclasses.replace(cfg, variant_args=args), to))
+    return out
+
+
+def share_base_weights(plan: list[PlannedRun], out_dir: Path) -> list[PlannedRun]:
+    """`base_weights` for the runs whose variant starts from the `base` run of its config,
+    where that base run is in the grid with no ``ok`` record yet (it keeps its weights for
+    them) or kept them earlier; elsewhere none: such a variant trains its base itself (its
+    stage checkpoint resumes it) and nothing is written under ``<out>/weights/``."""
+    to_train = {p.run_id for p in plan if p.config.variant == "base" and p.status != "ok"}
+    shared = set()
+    for i, p in enumerate(plan):
+        variant = get_variant(p.config.variant)
+        if not variant.uses_base_weights(p.config.variant_args) or p.status == "ok":
+            continue  # a finished variant reads no weights
+        base_id = base_run_id(p.config)
+        path = weights_path(out_dir, base_id)
+        if base_id in to_train or path.is_file():
+            plan[i] = dataclasses.replace(p, base_weights=path)
+            shared.add(base_id)
+    return [
+        dataclasses.replace(p, base_weights=weights_path(out_dir, p.run_id))
+        if p.config.variant == "base" and p.run_id in shared & to_train
+        else p
+        for p in plan
+    ]
