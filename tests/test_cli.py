@@ -92,7 +92,7 @@ BAD_INPUTS = [
     (["--variant-arg", "sam_rho=0.1"], "'sam_rho' (--variant-arg or [variant_args]) belongs"),
     (["--variants", "sam", "--variant-arg", "sam_rho=-1"], "sam_rho = -1.0 must be a finite"),
     (["--variants", "sam", "--variant-arg", "sam_rho"], "must look like key=value"),
-    (["--sam-rho", "0.1"], "is an option of variant sam: pass --variant-arg sam_rho=VALUE"),
+    (["--sam-rho", "0.1"], "option of variant rwsam / rwsam-oracle / sam: pass --variant-arg sam_"),
     (["--temperature", "0.1"], "is an option of method "),
 ]
 

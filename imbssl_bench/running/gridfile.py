@@ -101,19 +101,22 @@ def _key_problem(key: str, value: Any) -> str | None:
 
 
 def option_owner(key: str) -> str | None:
-    """``variant NAME`` / ``method NAME`` when a registered plugin takes option `key`."""
+    """``variant NAME[ / NAME...]`` (or ``method ...``) when registered plugins take option
+    `key`: the variants first, as option names of methods and variants rarely clash."""
     import dataclasses
 
     from imbssl_bench.methods import list_methods
     from imbssl_bench.variants import list_variants, variant_options
 
-    for info in list_variants():
-        if info.obj is not None and key in variant_options(info.obj):
-            return f"variant {info.name}"
-    for info in list_methods():
-        if info.obj is not None and key in {f.name for f in dataclasses.fields(info.obj.Args)}:
-            return f"method {info.name}"
-    return None
+    variants = [i.name for i in list_variants() if i.obj and key in variant_options(i.obj)]
+    if variants:
+        return f"variant {' / '.join(variants)}"
+    methods = [
+        i.name
+        for i in list_methods()
+        if i.obj and key in {f.name for f in dataclasses.fields(i.obj.Args)}
+    ]
+    return f"method {' / '.join(methods)}" if methods else None
 
 
 __all__ = [
