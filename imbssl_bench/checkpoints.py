@@ -25,7 +25,7 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from imbssl_bench.records import write_bytes_atomic
+from imbssl_bench.files import write_bytes_atomic
 
 CHECKPOINTS = "checkpoints"  # beside the records
 LAST = "last.ckpt"

@@ -573,7 +573,7 @@ def leaderboard(
 ) -> None:
     """Turn records into a markdown leaderboard (or check that it is up to date)."""
     from imbssl_bench import leaderboard as lb
-    from imbssl_bench.records import write_text_atomic
+    from imbssl_bench.files import write_text_atomic
 
     if check:
         diff = lb.check(results, out_file)

@@ -6,8 +6,8 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
+from imbssl_bench.files import write_bytes_atomic
 from imbssl_bench.leaderboard import group_rows, group_tables, plot_name, row_label, row_names
-from imbssl_bench.records import write_bytes_atomic
 
 
 def write_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from imbssl_bench.records import write_bytes_atomic
+from imbssl_bench.files import write_bytes_atomic
 
 WEIGHTS_DIR = "weights"  # beside the records
 

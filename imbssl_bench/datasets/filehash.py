@@ -82,7 +82,7 @@ def _hit(entry: object, key: list[int]) -> bool:
 
 def _write_cache(path: Path, cache: dict[str, list]) -> None:
     from imbssl_bench.errors import UserError
-    from imbssl_bench.records import write_text_atomic
+    from imbssl_bench.files import write_text_atomic
 
     with contextlib.suppress(OSError, UserError):  # a read-only home: hash again next time
         write_text_atomic(path, json.dumps(cache, separators=(",", ":")))
