@@ -11,7 +11,7 @@ import sys
 import time
 
 from imbssl_bench.backbones import create_backbone
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.features import extract_features
 
 

@@ -14,7 +14,7 @@ from lightly.utils.debug import std_of_l2_normalized
 from torch import nn
 
 from imbssl_bench.config import EvalConfig
-from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.features import extract_features
 from imbssl_bench.metrics import summarize
 from imbssl_bench.probes import PROBES

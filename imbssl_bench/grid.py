@@ -29,18 +29,19 @@ from imbssl_bench.config import (
     TrainConfig,
     override,
 )
-from imbssl_bench.datasets import DatasetSource, create_dataset
-from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory, run_plugins
-from imbssl_bench.errors import UserError
-from imbssl_bench.evaluation import evaluate
-from imbssl_bench.features import feature_device
-from imbssl_bench.imbalance import (
+from imbssl_bench.data import (
+    DatasetSource,
     class_counts,
     class_ranks,
+    create_dataset,
     holdout_split,
     probe_subset,
     sample_subset,
 )
+from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory, run_plugins
+from imbssl_bench.errors import UserError
+from imbssl_bench.evaluation import evaluate
+from imbssl_bench.features import feature_device
 from imbssl_bench.methods import Method, create_method, get_method
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.probes.linear import C_GRID

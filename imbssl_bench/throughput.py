@@ -16,7 +16,7 @@ import torch
 
 from imbssl_bench.backbones import create_backbone, resolve_stem
 from imbssl_bench.config import RunConfig, RuntimeConfig, TrainConfig
-from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.envinfo import collect_env
 from imbssl_bench.methods import create_method
 from imbssl_bench.training import DeviceViewsData, make_trainer, speed_up, train_data

@@ -22,7 +22,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from imbssl_bench.checkpoints import AtomicCheckpointIO, epoch_checkpoints, resume_point
 from imbssl_bench.config import RunConfig
-from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.envinfo import code_label
 from imbssl_bench.errors import UserError
 from imbssl_bench.methods.base import frozen_parameters_of

@@ -12,7 +12,7 @@ import imbssl_bench.variants.cluster_distill as cd
 from imbssl_bench.backbones import create_backbone
 from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
 from imbssl_bench.config import ImbalanceConfig, RunConfig, RuntimeConfig, TrainConfig
-from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.distill import ClusterAdapters, distill_loss
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from imbssl_bench import launchers
 from imbssl_bench.augment import batched_views
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.launchers import SlurmOptions

@@ -12,7 +12,7 @@ import torch
 
 from imbssl_bench.backbones import create_backbone
 from imbssl_bench.config import RunConfig, TrainConfig
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import create_method, method_names
 from imbssl_bench.training import FrozenGradients, train_loader

@@ -17,7 +17,7 @@ import torch
 from imbssl_bench.backbones import create_backbone
 from imbssl_bench.checkpoints import checkpoint_epoch
 from imbssl_bench.config import RunConfig, TrainConfig
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.envinfo import code_label
 from imbssl_bench.grid import checkpoint_dir, plan_grid, run_grid
 from imbssl_bench.methods import create_method

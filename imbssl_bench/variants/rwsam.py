@@ -29,7 +29,7 @@ import torch
 from scipy.stats import spearmanr
 
 from imbssl_bench.config import RunConfig
-from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.density import class_weights, density_weights
 from imbssl_bench.distributed import from_rank_zero
 from imbssl_bench.errors import UserError
