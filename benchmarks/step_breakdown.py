@@ -20,9 +20,9 @@ from lightly.transforms import SimCLRTransform
 from PIL import Image
 
 from imbssl_bench.augment import batched_views
-from imbssl_bench.backbones import create_backbone
 from imbssl_bench.config import TrainConfig
 from imbssl_bench.methods import create_method
+from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.throughput import synthetic_split
 
 

@@ -31,7 +31,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from imbssl_bench.backbones import create_backbone, resolve_stem
+from imbssl_bench.methods.backbones import create_backbone, resolve_stem
 from imbssl_bench.throughput import ThroughputSettings, measure_throughput, synthetic_split
 
 

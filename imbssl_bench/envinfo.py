@@ -83,8 +83,8 @@ def code_label() -> str:
 
 def run_plugins(method: str, backbone: str) -> dict[str, dict[str, str | None]]:
     """The plugin distributions a run uses, by kind (built-ins are left out)."""
-    from imbssl_bench.backbones import backbone_plugin
     from imbssl_bench.methods import method_plugin
+    from imbssl_bench.methods.backbones import backbone_plugin
 
     found = {"method": method_plugin(method), "backbone": backbone_plugin(backbone)}
     return {kind: source for kind, source in found.items() if source is not None}

@@ -17,7 +17,6 @@ import numpy as np
 import pytorch_lightning as pl
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 
-from imbssl_bench.backbones import create_backbone, resolve_stem
 from imbssl_bench.checkpoints import CHECKPOINTS, discard, remove_if_empty
 from imbssl_bench.config import (
     DataConfig,
@@ -43,6 +42,7 @@ from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation import evaluate
 from imbssl_bench.features import feature_device
 from imbssl_bench.methods import Method, create_method, get_method
+from imbssl_bench.methods.backbones import create_backbone, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.probes.linear import C_GRID
 from imbssl_bench.progress import NullReporter, Reporter

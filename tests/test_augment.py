@@ -125,9 +125,9 @@ def test_blur_and_solarisation_match() -> None:
     "name", ["simclr", "simsiam", "byol", "moco", "nnclr", "dcl", "dino", "swav", "vicreg"]
 )
 def test_every_built_in_transform_has_a_batched_form(name: str) -> None:
-    from imbssl_bench.backbones import create_backbone
     from imbssl_bench.config import TrainConfig
     from imbssl_bench.methods import create_method
+    from imbssl_bench.methods.backbones import create_backbone
 
     backbone, dim = create_backbone("test_resnet", "cifar")
     transform = create_method(name, backbone, dim, {}, TrainConfig(), 10).build_transform(32)

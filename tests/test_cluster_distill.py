@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 import imbssl_bench.variants.cluster_distill as cd
-from imbssl_bench.backbones import create_backbone
 from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
 from imbssl_bench.config import ImbalanceConfig, RunConfig, RuntimeConfig, TrainConfig
 from imbssl_bench.data import ImageSplit
@@ -17,6 +16,7 @@ from imbssl_bench.distill import ClusterAdapters, distill_loss
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import Method, create_method
+from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.training import DeviceViewsData, even_batch_count, train_loader
 from imbssl_bench.weights import load_weights
 

@@ -75,8 +75,8 @@ class ToyOtherStats(Toy):
 
 
 def _method(cls: type, **kw: object):  # type: ignore[no-untyped-def]
-    from imbssl_bench.backbones import create_backbone
     from imbssl_bench.config import TrainConfig
+    from imbssl_bench.methods.backbones import create_backbone
 
     backbone, dim = create_backbone("test_resnet", "cifar")
     return cls(backbone, dim, cls.make_args(kw), TrainConfig(), 10)

@@ -11,8 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from imbssl_bench import backbones, methods
+from imbssl_bench import methods
 from imbssl_bench.grid import plan_grid, run_grid
+from imbssl_bench.methods import backbones
 from tests.conftest import tiny_spec
 
 

@@ -14,13 +14,13 @@ from subprocess import DEVNULL
 
 import torch
 
-from imbssl_bench.backbones import create_backbone
 from imbssl_bench.checkpoints import checkpoint_epoch
 from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.data import create_dataset
 from imbssl_bench.envinfo import code_label
 from imbssl_bench.grid import checkpoint_dir, plan_grid, run_grid
 from imbssl_bench.methods import create_method
+from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.progress import NullReporter
 from imbssl_bench.training import FiniteLoss, fit
 from tests.conftest import TINY_FLAGS, tiny_spec, wait_for_pauses

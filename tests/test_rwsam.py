@@ -233,10 +233,10 @@ def test_only_offline_rwsam_starts_from_the_base_run(tmp_path: Path) -> None:
 def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_path: Path) -> None:
     import pytorch_lightning as pl
 
-    from imbssl_bench.backbones import create_backbone
     from imbssl_bench.data import create_dataset
     from imbssl_bench.features import feature_device
     from imbssl_bench.methods import Method, create_method
+    from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.progress import NullReporter
     from imbssl_bench.variants import VARIANTS, PretrainContext
     from imbssl_bench.variants.rwsam import RwSAMArgs, kde_weights, weight_summary
@@ -289,10 +289,10 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
 
 
 def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation() -> None:
-    from imbssl_bench.backbones import create_backbone
     from imbssl_bench.config import RunConfig, TrainConfig
     from imbssl_bench.data import create_dataset
     from imbssl_bench.methods import create_method
+    from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.sam import SAMModule
     from imbssl_bench.training import fit
 
