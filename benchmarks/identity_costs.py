@@ -22,7 +22,7 @@ from statistics import median
 import kornia.augmentation as K
 import torch
 
-from imbssl_bench.augment import PerImageOrderJitter
+from imbssl_bench.training.augment import PerImageOrderJitter
 
 
 def _seconds(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]

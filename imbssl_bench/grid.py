@@ -17,7 +17,6 @@ import numpy as np
 import pytorch_lightning as pl
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 
-from imbssl_bench.checkpoints import CHECKPOINTS, discard, remove_if_empty
 from imbssl_bench.config import (
     DataConfig,
     EvalConfig,
@@ -47,10 +46,11 @@ from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.probes.linear import C_GRID
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.records import SCHEMA, read_record, record_path, write_record
-from imbssl_bench.training import check_runtime
+from imbssl_bench.training.checkpoints import CHECKPOINTS, discard, remove_if_empty
+from imbssl_bench.training.trainer import check_runtime
+from imbssl_bench.training.weights import weights_path
 from imbssl_bench.variants import VARIANTS, PretrainContext
 from imbssl_bench.variants.api import compute_section
-from imbssl_bench.weights import weights_path
 
 if TYPE_CHECKING:
     from imbssl_bench.launchers import SlurmOptions

@@ -11,9 +11,9 @@ import torch
 from lightly.transforms import SimCLRTransform
 from PIL import Image
 
-from imbssl_bench.augment import Unsupported, batched_views
 from imbssl_bench.grid import plan_grid, run_grid
-from imbssl_bench.throughput import synthetic_split
+from imbssl_bench.training.augment import Unsupported, batched_views
+from imbssl_bench.training.throughput import synthetic_split
 from tests.conftest import tiny_spec
 
 N = 1500
@@ -138,7 +138,7 @@ def test_every_built_in_transform_has_a_batched_form(name: str) -> None:
 
 
 def test_jitter_order_is_drawn_per_image() -> None:
-    from imbssl_bench.augment import JITTER_ORDERS, PerImageOrderJitter, jitter_orders
+    from imbssl_bench.training.augment import JITTER_ORDERS, PerImageOrderJitter, jitter_orders
 
     torch.manual_seed(0)
     orders = jitter_orders(64)

@@ -19,13 +19,13 @@ from PIL import Image
 from torch import Tensor
 
 from imbssl_bench import launchers
-from imbssl_bench.augment import batched_views
 from imbssl_bench.data import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.launchers import SlurmOptions
 from imbssl_bench.records import load_records
-from imbssl_bench.training import RankAugmentation
+from imbssl_bench.training.augment import batched_views
+from imbssl_bench.training.trainer import RankAugmentation
 from tests.conftest import TINY_FLAGS, tiny_spec, wait_for_pauses
 
 

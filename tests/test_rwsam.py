@@ -238,9 +238,9 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     from imbssl_bench.methods import Method, create_method
     from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.progress import NullReporter
+    from imbssl_bench.training.weights import load_weights
     from imbssl_bench.variants import VARIANTS, PretrainContext
     from imbssl_bench.variants.rwsam import RwSAMArgs, kde_weights, weight_summary
-    from imbssl_bench.weights import load_weights
 
     spec = tiny_spec(variants=("rwsam",), rwsam_weights="offline", epochs=2, batch_size=32)
     cfg = plan_grid(spec, tmp_path)[0].config
@@ -294,7 +294,7 @@ def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation
     from imbssl_bench.methods import create_method
     from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.sam import SAMModule
-    from imbssl_bench.training import fit
+    from imbssl_bench.training.trainer import fit
 
     backbone, dim = create_backbone("test_resnet", "cifar")
     train = TrainConfig(epochs=2, batch_size=16, lr=0.1)

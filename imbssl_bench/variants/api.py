@@ -16,8 +16,8 @@ from imbssl_bench.data import ImageSplit
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
 from imbssl_bench.registry import Registry
-from imbssl_bench.training import fit
-from imbssl_bench.weights import load_weights, save_weights
+from imbssl_bench.training.trainer import fit
+from imbssl_bench.training.weights import load_weights, save_weights
 
 
 @dataclass

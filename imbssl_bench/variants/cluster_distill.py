@@ -35,10 +35,10 @@ from torch import nn
 from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
 from imbssl_bench.config import RunConfig
 from imbssl_bench.distill import DistillStudent
-from imbssl_bench.distributed import from_rank_zero
 from imbssl_bench.errors import UserError
 from imbssl_bench.features import extract_features, feature_device
-from imbssl_bench.training import EpochLosses, even_batch_count, fit
+from imbssl_bench.training.distributed import from_rank_zero
+from imbssl_bench.training.trainer import EpochLosses, even_batch_count, fit
 from imbssl_bench.variants.api import (
     VARIANTS,
     Compute,

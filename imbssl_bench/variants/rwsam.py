@@ -31,12 +31,12 @@ from scipy.stats import spearmanr
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import ImageSplit
 from imbssl_bench.density import class_weights, density_weights
-from imbssl_bench.distributed import from_rank_zero
 from imbssl_bench.errors import UserError
 from imbssl_bench.features import extract_features, feature_device
 from imbssl_bench.methods import Method
 from imbssl_bench.sam import SAMModule
-from imbssl_bench.training import TrainStats, fit
+from imbssl_bench.training.distributed import from_rank_zero
+from imbssl_bench.training.trainer import TrainStats, fit
 from imbssl_bench.variants.api import (
     VARIANTS,
     PretrainContext,

@@ -20,16 +20,16 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
-from imbssl_bench.checkpoints import AtomicCheckpointIO, epoch_checkpoints, resume_point
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import ImageSplit
 from imbssl_bench.envinfo import code_label
 from imbssl_bench.errors import UserError
 from imbssl_bench.methods.base import frozen_parameters_of
 from imbssl_bench.progress import LOSS_EVERY, NullReporter, Reporter, ReporterCallback
+from imbssl_bench.training.checkpoints import AtomicCheckpointIO, epoch_checkpoints, resume_point
 
 if TYPE_CHECKING:
-    from imbssl_bench.augment import BatchedViews
+    from imbssl_bench.training.augment import BatchedViews
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -219,7 +219,7 @@ def train_data(
         return train_loader(split, method, cfg, image_size, drop_last)
     if cfg.train.augment != "batched":
         raise UserError(f"--augment must be pil or batched, not '{cfg.train.augment}'")
-    from imbssl_bench.augment import Unsupported, batched_views
+    from imbssl_bench.training.augment import Unsupported, batched_views
 
     try:
         views = batched_views(method.build_transform(image_size), image_size)
