@@ -17,7 +17,7 @@ from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import Method, create_method
 from imbssl_bench.methods.backbones import create_backbone
-from imbssl_bench.training.trainer import DeviceViewsData, even_batch_count, train_loader
+from imbssl_bench.training.loaders import DeviceViewsData, even_batch_count, train_loader
 from imbssl_bench.training.weights import load_weights
 
 from .conftest import tiny_spec
@@ -96,7 +96,7 @@ def test_ddp_rank_shares_cover_every_image_but_n_mod_world(n: int, batch: int, w
     """Under DDP the processes' slices of the even batches (each rank's own sampler, same
     seed) together see every image but ``n % world`` each pass, once, at least two per
     process per step; the recorded batch is the largest one trained."""
-    from imbssl_bench.training.trainer import EvenBatches, _RankShare, even_batch_size
+    from imbssl_bench.training.loaders import EvenBatches, _RankShare, even_batch_size
 
     ranks = [_RankShare(EvenBatches(n, batch, 0, world), r, world) for r in range(world)]
     for _ in range(2):  # passes

@@ -25,7 +25,7 @@ from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.launchers import SlurmOptions
 from imbssl_bench.records import load_records
 from imbssl_bench.training.augment import batched_views
-from imbssl_bench.training.trainer import RankAugmentation
+from imbssl_bench.training.callbacks import RankAugmentation
 from tests.conftest import TINY_FLAGS, tiny_spec, wait_for_pauses
 
 

@@ -15,7 +15,8 @@ from imbssl_bench.data import create_dataset
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import create_method, method_names
 from imbssl_bench.methods.backbones import create_backbone
-from imbssl_bench.training.trainer import FrozenGradients, train_loader
+from imbssl_bench.training.callbacks import FrozenGradients
+from imbssl_bench.training.loaders import train_loader
 from tests.conftest import tiny_spec
 
 

@@ -11,7 +11,7 @@ option of `ClusterDistillArgs`).
    planned steps / the number of experts, so the experts together take at least as many
    steps as the base). Each pass shows the expert every image of its cluster (all but its
    size mod the processes under DDP), in near-equal batches of at most the config's batch
-   (`training.EvenBatches`, no ``drop_last``), and it runs as many whole passes as reach its
+   (`training.loaders.EvenBatches`, no ``drop_last``), and it runs as many whole passes as reach its
    budget;
 4. distill: a student (base weights, or scratch) trained on the whole subset with its SSL loss
    + `distill_weight` * the cosine distillation loss of `imbssl_bench.distill`.
@@ -37,8 +37,10 @@ from imbssl_bench.config import RunConfig
 from imbssl_bench.distill import DistillStudent
 from imbssl_bench.errors import UserError
 from imbssl_bench.features import extract_features, feature_device
+from imbssl_bench.training.callbacks import EpochLosses
 from imbssl_bench.training.distributed import from_rank_zero
-from imbssl_bench.training.trainer import EpochLosses, even_batch_count, fit
+from imbssl_bench.training.loaders import even_batch_count
+from imbssl_bench.training.trainer import fit
 from imbssl_bench.variants.api import (
     VARIANTS,
     Compute,
