@@ -11,7 +11,7 @@ import sys
 import time
 
 from imbssl_bench.data import create_dataset
-from imbssl_bench.features import extract_features
+from imbssl_bench.evaluation.features import extract_features
 from imbssl_bench.methods.backbones import create_backbone
 
 

@@ -38,12 +38,12 @@ from imbssl_bench.data import (
 )
 from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory, run_plugins
 from imbssl_bench.errors import UserError
-from imbssl_bench.evaluation import evaluate
-from imbssl_bench.features import feature_device
+from imbssl_bench.evaluation.features import feature_device
+from imbssl_bench.evaluation.probes.linear import C_GRID
+from imbssl_bench.evaluation.protocol import evaluate
 from imbssl_bench.methods import Method, create_method, get_method
 from imbssl_bench.methods.backbones import create_backbone, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
-from imbssl_bench.probes.linear import C_GRID
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.records import SCHEMA, read_record, record_path, write_record
 from imbssl_bench.training.checkpoints import CHECKPOINTS, discard, remove_if_empty

@@ -112,7 +112,7 @@ def toy_stats_plugin(monkeypatch: pytest.MonkeyPatch):
 def test_evaluation_normalises_as_the_method_trains(
     tmp_path: Path, toy_stats_plugin: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import imbssl_bench.evaluation as evaluation
+    import imbssl_bench.evaluation.protocol as evaluation
     from imbssl_bench.grid import plan_grid, run_grid
 
     seen = []

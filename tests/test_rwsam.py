@@ -234,7 +234,7 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     import pytorch_lightning as pl
 
     from imbssl_bench.data import create_dataset
-    from imbssl_bench.features import feature_device
+    from imbssl_bench.evaluation.features import feature_device
     from imbssl_bench.methods import Method, create_method
     from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.progress import NullReporter

@@ -36,7 +36,7 @@ from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
 from imbssl_bench.config import RunConfig
 from imbssl_bench.distill import DistillStudent
 from imbssl_bench.errors import UserError
-from imbssl_bench.features import extract_features, feature_device
+from imbssl_bench.evaluation.features import extract_features, feature_device
 from imbssl_bench.training.callbacks import EpochLosses
 from imbssl_bench.training.distributed import from_rank_zero
 from imbssl_bench.training.loaders import even_batch_count

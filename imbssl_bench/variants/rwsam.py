@@ -32,7 +32,7 @@ from imbssl_bench.config import RunConfig
 from imbssl_bench.data import ImageSplit
 from imbssl_bench.density import class_weights, density_weights
 from imbssl_bench.errors import UserError
-from imbssl_bench.features import extract_features, feature_device
+from imbssl_bench.evaluation.features import extract_features, feature_device
 from imbssl_bench.methods import Method
 from imbssl_bench.sam import SAMModule
 from imbssl_bench.training.distributed import from_rank_zero
