@@ -8,17 +8,21 @@ import pytest
 import torch
 from torch import nn
 
-import imbssl_bench.variants.cluster_distill as cd
-from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
+import imbssl_bench.variants.cluster_distill.cluster_distill as cd
 from imbssl_bench.config import ImbalanceConfig, RunConfig, RuntimeConfig, TrainConfig
 from imbssl_bench.data import ImageSplit
-from imbssl_bench.distill import ClusterAdapters, distill_loss
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
 from imbssl_bench.methods import Method, create_method
 from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.training.loaders import DeviceViewsData, even_batch_count, train_loader
 from imbssl_bench.training.weights import load_weights
+from imbssl_bench.variants.cluster_distill.clustering import (
+    cluster_diagnostics,
+    kmeans,
+    merge_small,
+)
+from imbssl_bench.variants.cluster_distill.distill import ClusterAdapters, distill_loss
 
 from .conftest import tiny_spec
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from imbssl_bench.density import class_weights, density_weights, knn_density
 from imbssl_bench.errors import UserError
 from imbssl_bench.grid import plan_grid, run_grid
-from imbssl_bench.sam import buffer_snapshot, buffers_as_before, sam_step
+from imbssl_bench.variants.sam.density import class_weights, density_weights, knn_density
+from imbssl_bench.variants.sam.sam import buffer_snapshot, buffers_as_before, sam_step
 
 from .conftest import tiny_spec
 
@@ -240,7 +240,7 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     from imbssl_bench.progress import NullReporter
     from imbssl_bench.training.weights import load_weights
     from imbssl_bench.variants import VARIANTS, PretrainContext
-    from imbssl_bench.variants.rwsam import RwSAMArgs, kde_weights, weight_summary
+    from imbssl_bench.variants.sam.rwsam import RwSAMArgs, kde_weights, weight_summary
 
     spec = tiny_spec(variants=("rwsam",), rwsam_weights="offline", epochs=2, batch_size=32)
     cfg = plan_grid(spec, tmp_path)[0].config
@@ -293,8 +293,8 @@ def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation
     from imbssl_bench.data import create_dataset
     from imbssl_bench.methods import create_method
     from imbssl_bench.methods.backbones import create_backbone
-    from imbssl_bench.sam import SAMModule
     from imbssl_bench.training.trainer import fit
+    from imbssl_bench.variants.sam.sam import SAMModule
 
     backbone, dim = create_backbone("test_resnet", "cifar")
     train = TrainConfig(epochs=2, batch_size=16, lr=0.1)

@@ -8,7 +8,7 @@ rwSAM, ...) register here and work with every method plugin; their hyperparamete
 
 from __future__ import annotations
 
-from imbssl_bench.variants import base, cluster_distill, matched, rwsam  # noqa: F401  (register the built-ins)
+from imbssl_bench.variants import base, matched  # noqa: F401  (register the built-ins)
 from imbssl_bench.variants.api import (
     VARIANTS,
     PretrainContext,
@@ -16,6 +16,8 @@ from imbssl_bench.variants.api import (
     Variant,
     train_base,
 )
+from imbssl_bench.variants.cluster_distill import cluster_distill  # noqa: F401  (registers)
+from imbssl_bench.variants.sam import rwsam  # noqa: F401  (registers)
 
 
 def list_variants() -> list[Variant]:

@@ -14,7 +14,7 @@ option of `ClusterDistillArgs`).
    (`training.loaders.EvenBatches`, no ``drop_last``), and it runs as many whole passes as reach its
    budget;
 4. distill: a student (base weights, or scratch) trained on the whole subset with its SSL loss
-   + `distill_weight` * the cosine distillation loss of `imbssl_bench.distill`.
+   + `distill_weight` * the cosine distillation loss of `distill`.
 Labels are used only for the diagnostics (NMI and purity of the clusters).
 """
 
@@ -32,9 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
 from imbssl_bench.config import RunConfig
-from imbssl_bench.distill import DistillStudent
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation.features import extract_features, feature_device
 from imbssl_bench.training.callbacks import EpochLosses
@@ -51,6 +49,12 @@ from imbssl_bench.variants.api import (
     total_compute,
     train_base,
 )
+from imbssl_bench.variants.cluster_distill.clustering import (
+    cluster_diagnostics,
+    kmeans,
+    merge_small,
+)
+from imbssl_bench.variants.cluster_distill.distill import DistillStudent
 
 STUDENT_INITS = ("base", "scratch")
 ADAPTERS = ("linear", "none")
