@@ -572,8 +572,8 @@ def leaderboard(
     ] = False,
 ) -> None:
     """Turn records into a markdown leaderboard (or check that it is up to date)."""
-    from imbssl_bench import leaderboard as lb
     from imbssl_bench.files import write_text_atomic
+    from imbssl_bench.reporting import leaderboard as lb
 
     if check:
         diff = lb.check(results, out_file)
@@ -586,8 +586,8 @@ def leaderboard(
             raise typer.Exit(1)
         err.print(f"{out_file} is up to date with {results}/")
         return
-    from imbssl_bench.plots import write_plots
     from imbssl_bench.records import load_records
+    from imbssl_bench.reporting.plots import write_plots
 
     records = load_records(results)
     old = out_file.read_text() if out_file.is_file() else ""

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from imbssl_bench import leaderboard as lb
 from imbssl_bench.config import ImbalanceConfig, RunConfig, TrainConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.plots import write_plots
 from imbssl_bench.records import SCHEMA, write_record
+from imbssl_bench.reporting import leaderboard as lb
+from imbssl_bench.reporting.plots import write_plots
 
 
 def record(
