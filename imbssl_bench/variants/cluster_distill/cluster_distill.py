@@ -11,8 +11,8 @@ option of `ClusterDistillArgs`).
    planned steps / the number of experts, so the experts together take at least as many
    steps as the base). Each pass shows the expert every image of its cluster (all but its
    size mod the processes under DDP), in near-equal batches of at most the config's batch
-   (`training.loaders.EvenBatches`, no ``drop_last``), and it runs as many whole passes as reach its
-   budget;
+   (`training.loaders.EvenBatches`, no ``drop_last``), and it runs as many whole passes as
+   reach its budget;
 4. distill: a student (base weights, or scratch) trained on the whole subset with its SSL loss
    + `distill_weight` * the cosine distillation loss of `distill`.
 Labels are used only for the diagnostics (NMI and purity of the clusters).
