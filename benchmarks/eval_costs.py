@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 import time
 
-from imbssl_bench.backbones import create_backbone
-from imbssl_bench.datasets import create_dataset
-from imbssl_bench.features import extract_features
+from imbssl_bench.data import create_dataset
+from imbssl_bench.evaluation.features import extract_features
+from imbssl_bench.methods.backbones import create_backbone
 
 
 def main(root: str, backbones: list[str]) -> None:

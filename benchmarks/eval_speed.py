@@ -26,8 +26,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from imbssl_bench.probes.knn import knn_predict
-from imbssl_bench.probes.linear import linear_predict
+from imbssl_bench.evaluation.probes.knn import knn_predict
+from imbssl_bench.evaluation.probes.linear import linear_predict
 
 K, T = 200, 0.1  # the harness's kNN defaults
 

@@ -22,7 +22,7 @@ from statistics import median
 import kornia.augmentation as K
 import torch
 
-from imbssl_bench.augment import PerImageOrderJitter
+from imbssl_bench.training.augment import PerImageOrderJitter
 
 
 def _seconds(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
@@ -35,8 +35,8 @@ def _seconds(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def fingerprint_seconds(root: Path, repeats: int) -> dict[str, float]:
-    from imbssl_bench.datasets.filehash import CACHE_ENV
-    from imbssl_bench.datasets.imagefolder import ImageFolder
+    from imbssl_bench.data.filehash import CACHE_ENV
+    from imbssl_bench.data.imagefolder import ImageFolder
 
     def fresh() -> str:  # a new source each time: the fingerprint is memoised per source
         return ImageFolder(root)._fingerprint

@@ -19,11 +19,11 @@ import torch
 from lightly.transforms import SimCLRTransform
 from PIL import Image
 
-from imbssl_bench.augment import batched_views
-from imbssl_bench.backbones import create_backbone
 from imbssl_bench.config import TrainConfig
 from imbssl_bench.methods import create_method
-from imbssl_bench.throughput import synthetic_split
+from imbssl_bench.methods.backbones import create_backbone
+from imbssl_bench.training.augment import batched_views
+from imbssl_bench.training.throughput import synthetic_split
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:

@@ -31,8 +31,8 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from imbssl_bench.backbones import create_backbone, resolve_stem
-from imbssl_bench.throughput import ThroughputSettings, measure_throughput, synthetic_split
+from imbssl_bench.methods.backbones import create_backbone, resolve_stem
+from imbssl_bench.training.throughput import ThroughputSettings, measure_throughput, synthetic_split
 
 
 class PILImages(Dataset):

@@ -65,7 +65,7 @@ def cli(capsys: pytest.CaptureFixture[str]):
 @pytest.fixture(scope="session", autouse=True)
 def _hash_cache(tmp_path_factory: pytest.TempPathFactory):
     """Data-file hashes are cached in a temporary folder, not the user's cache directory."""
-    from imbssl_bench.datasets.filehash import CACHE_ENV
+    from imbssl_bench.data.filehash import CACHE_ENV
 
     old = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("hash-cache"))

@@ -11,10 +11,10 @@ import torch
 from lightly.transforms import SimCLRTransform
 from PIL import Image
 
-from imbssl_bench.augment import Unsupported, batched_views
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
-from imbssl_bench.throughput import synthetic_split
+from imbssl_bench.training.augment import Unsupported, batched_views
+from imbssl_bench.training.throughput import synthetic_split
 from tests.conftest import tiny_spec
 
 N = 1500
@@ -126,9 +126,9 @@ def test_blur_and_solarisation_match() -> None:
     "name", ["simclr", "simsiam", "byol", "moco", "nnclr", "dcl", "dino", "swav", "vicreg"]
 )
 def test_every_built_in_transform_has_a_batched_form(name: str) -> None:
-    from imbssl_bench.backbones import create_backbone
     from imbssl_bench.config import TrainConfig
     from imbssl_bench.methods import create_method
+    from imbssl_bench.methods.backbones import create_backbone
 
     backbone, dim = create_backbone("test_resnet", "cifar")
     transform = create_method(name, backbone, dim, {}, TrainConfig(), 10).build_transform(32)
@@ -139,7 +139,7 @@ def test_every_built_in_transform_has_a_batched_form(name: str) -> None:
 
 
 def test_jitter_order_is_drawn_per_image() -> None:
-    from imbssl_bench.augment import JITTER_ORDERS, PerImageOrderJitter, jitter_orders
+    from imbssl_bench.training.augment import JITTER_ORDERS, PerImageOrderJitter, jitter_orders
 
     torch.manual_seed(0)
     orders = jitter_orders(64)

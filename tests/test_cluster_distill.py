@@ -8,18 +8,22 @@ import pytest
 import torch
 from torch import nn
 
-import imbssl_bench.variants.cluster_distill as cd
-from imbssl_bench.backbones import create_backbone
-from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
+import imbssl_bench.variants.cluster_distill.cluster_distill as cd
 from imbssl_bench.config import ImbalanceConfig, RunConfig, RuntimeConfig, TrainConfig
-from imbssl_bench.datasets import ImageSplit
-from imbssl_bench.distill import ClusterAdapters, distill_loss
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.errors import UserError
 from imbssl_bench.methods import Method, create_method
+from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
-from imbssl_bench.training import DeviceViewsData, even_batch_count, train_loader
-from imbssl_bench.weights import load_weights
+from imbssl_bench.training.loaders import DeviceViewsData, even_batch_count, train_loader
+from imbssl_bench.training.weights import load_weights
+from imbssl_bench.variants.cluster_distill.clustering import (
+    cluster_diagnostics,
+    kmeans,
+    merge_small,
+)
+from imbssl_bench.variants.cluster_distill.distill import ClusterAdapters, distill_loss
 
 from .conftest import tiny_spec
 
@@ -97,7 +101,7 @@ def test_ddp_rank_shares_cover_every_image_but_n_mod_world(n: int, batch: int, w
     """Under DDP the processes' slices of the even batches (each rank's own sampler, same
     seed) together see every image but ``n % world`` each pass, once, at least two per
     process per step; the recorded batch is the largest one trained."""
-    from imbssl_bench.training import EvenBatches, _RankShare, even_batch_size
+    from imbssl_bench.training.loaders import EvenBatches, _RankShare, even_batch_size
 
     ranks = [_RankShare(EvenBatches(n, batch, 0, world), r, world) for r in range(world)]
     for _ in range(2):  # passes

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from imbssl_bench.datasets import create_dataset
-from imbssl_bench.datasets.cifar import CIFAR10
-from imbssl_bench.datasets.imagefolder import ImageFolder
+from imbssl_bench.data import create_dataset
+from imbssl_bench.data.cifar import CIFAR10
+from imbssl_bench.data.imagefolder import ImageFolder
 from imbssl_bench.errors import UserError
 
 
@@ -80,7 +80,7 @@ def test_cifar_offline_and_absent_names_the_folder(tmp_path: Path) -> None:
 def test_content_fingerprint_changes_run_ids_and_is_cached(tmp_path: Path) -> None:
     import shutil
 
-    from imbssl_bench.datasets.filehash import cache_dir
+    from imbssl_bench.data.filehash import cache_dir
     from imbssl_bench.running.plan import plan_grid
     from tests.conftest import tiny_spec
 
@@ -112,7 +112,7 @@ def test_digits_fingerprint_is_a_hash_of_its_arrays() -> None:
 
 
 def test_a_file_changed_in_place_with_its_mtime_set_back_is_hashed_again(tmp_path: Path) -> None:
-    from imbssl_bench.datasets.filehash import file_hashes
+    from imbssl_bench.data.filehash import file_hashes
 
     f = tmp_path / "x.bin"
     f.write_bytes(b"aaaa")

@@ -18,14 +18,14 @@ from lightly.transforms import SimCLRTransform
 from PIL import Image
 from torch import Tensor
 
-from imbssl_bench.augment import batched_views
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.running import launchers
 from imbssl_bench.running.launchers import SlurmOptions, run_grid
 from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.running.records import load_records
-from imbssl_bench.training import RankAugmentation
+from imbssl_bench.training.augment import batched_views
+from imbssl_bench.training.callbacks import RankAugmentation
 from tests.conftest import TINY_FLAGS, tiny_spec, wait_for_pauses
 
 

@@ -75,8 +75,8 @@ class ToyOtherStats(Toy):
 
 
 def _method(cls: type, **kw: object):  # type: ignore[no-untyped-def]
-    from imbssl_bench.backbones import create_backbone
     from imbssl_bench.config import TrainConfig
+    from imbssl_bench.methods.backbones import create_backbone
 
     backbone, dim = create_backbone("test_resnet", "cifar")
     return cls(backbone, dim, cls.make_args(kw), TrainConfig(), 10)
@@ -112,7 +112,7 @@ def toy_stats_plugin(monkeypatch: pytest.MonkeyPatch):
 def test_evaluation_normalises_as_the_method_trains(
     tmp_path: Path, toy_stats_plugin: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import imbssl_bench.evaluation as evaluation
+    import imbssl_bench.evaluation.protocol as evaluation
     from imbssl_bench.running.launchers import run_grid
     from imbssl_bench.running.plan import plan_grid
 

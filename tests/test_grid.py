@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from imbssl_bench.config import RunConfig
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.methods import get_method
 from imbssl_bench.running.launchers import run_grid
@@ -118,7 +118,7 @@ def test_same_size_grid_has_equal_n(tmp_path: Path) -> None:
 
 
 def test_validation_split_is_held_out_of_the_pool(tmp_path: Path) -> None:
-    from imbssl_bench.imbalance import holdout_split
+    from imbssl_bench.data.imbalance import holdout_split
 
     targets = create_dataset("digits").train_targets()
     pool_idx, val_idx = holdout_split(targets, 20)

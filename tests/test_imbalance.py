@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
+from imbssl_bench.data.imbalance import (
+    class_counts,
+    class_ranks,
+    exponential_profile,
+    sample_subset,
+)
 from imbssl_bench.errors import UserError
-from imbssl_bench.imbalance import class_counts, class_ranks, exponential_profile, sample_subset
 
 CIFAR_POOL = [5000] * 10
 
@@ -94,7 +99,7 @@ def test_same_size_errors() -> None:
 
 
 def test_same_size_keeps_order_when_rare_classes_are_raised_to_one() -> None:
-    from imbssl_bench.imbalance import scale_to_total
+    from imbssl_bench.data.imbalance import scale_to_total
 
     assert scale_to_total([100] * 5 + [1] * 5, 12, range(10)) == [2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
     rng = np.random.default_rng(0)

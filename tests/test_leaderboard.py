@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from imbssl_bench import leaderboard as lb
 from imbssl_bench.config import ImbalanceConfig, RunConfig, TrainConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.plots import write_plots
+from imbssl_bench.reporting import leaderboard as lb
+from imbssl_bench.reporting.plots import write_plots
 from imbssl_bench.running.records import SCHEMA, write_record
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from imbssl_bench.backbones import create_backbone
 from imbssl_bench.config import RunConfig, TrainConfig
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.methods import create_method, method_names
+from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
-from imbssl_bench.training import FrozenGradients, train_loader
+from imbssl_bench.training.callbacks import FrozenGradients
+from imbssl_bench.training.loaders import train_loader
 from tests.conftest import tiny_spec
 
 

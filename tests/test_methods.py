@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from imbssl_bench.backbones import create_backbone
 from imbssl_bench.config import RunConfig, TrainConfig
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.methods import create_method, get_method, method_names
-from imbssl_bench.training import train_loader
+from imbssl_bench.methods.backbones import create_backbone
+from imbssl_bench.training.loaders import train_loader
 
 TRAINED = [name for name in method_names() if get_method(name).trains]
 

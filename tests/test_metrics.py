@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from imbssl_bench.metrics import group_split, per_class_accuracy, summarize
+from imbssl_bench.evaluation.metrics import group_split, per_class_accuracy, summarize
 
 
 def test_per_class_accuracy_hand_case() -> None:

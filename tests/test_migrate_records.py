@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from imbssl_bench.config import DataConfig, RunConfig
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.running.records import read_record, write_record
 
 from .test_datasets import make_folder

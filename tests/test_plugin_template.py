@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from imbssl_bench import backbones, methods, variants
+from imbssl_bench import methods, variants
+from imbssl_bench.methods import backbones
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
 from tests.conftest import tiny_spec

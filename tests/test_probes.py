@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from imbssl_bench.probes import knn_predict, linear_predict
+from imbssl_bench.evaluation.probes import knn_predict, linear_predict
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_probes_fail_on_random_labels(blobs) -> None:
 
 def test_fewshot_probe_uses_k_shots(blobs) -> None:
     from imbssl_bench.config import EvalConfig
-    from imbssl_bench.probes import PROBES, balanced_shots
+    from imbssl_bench.evaluation.probes import PROBES, balanced_shots
 
     x_train, y_train, x_test, y_test = blobs
     shots = balanced_shots(y_train, 0.1, seed=0)
@@ -59,7 +59,7 @@ def test_fewshot_probe_uses_k_shots(blobs) -> None:
 
 
 def test_linear_probe_records_its_iterations_and_convergence(blobs) -> None:
-    from imbssl_bench.probes import fit_linear
+    from imbssl_bench.evaluation.probes import fit_linear
 
     x_train, y_train, _, _ = blobs
     noisy = np.random.default_rng(1).integers(0, 4, size=len(x_train))  # not separable
@@ -71,7 +71,7 @@ def test_linear_probe_records_its_iterations_and_convergence(blobs) -> None:
 
 def test_linear_probe_chooses_c_on_the_validation_split(blobs) -> None:
     from imbssl_bench.config import EvalConfig
-    from imbssl_bench.probes import PROBES
+    from imbssl_bench.evaluation.probes import PROBES
 
     rng = np.random.default_rng(0)  # few images, one informative dimension of 50: C matters
     x = rng.normal(size=(240, 50)).astype(np.float32)

@@ -14,17 +14,18 @@ from subprocess import DEVNULL
 
 import torch
 
-from imbssl_bench.backbones import create_backbone
-from imbssl_bench.checkpoints import checkpoint_epoch
 from imbssl_bench.config import RunConfig, TrainConfig
-from imbssl_bench.datasets import create_dataset
+from imbssl_bench.data import create_dataset
 from imbssl_bench.envinfo import code_label
 from imbssl_bench.methods import create_method
+from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.progress import NullReporter
 from imbssl_bench.running.execute import checkpoint_dir
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
-from imbssl_bench.training import FiniteLoss, fit
+from imbssl_bench.training.callbacks import FiniteLoss
+from imbssl_bench.training.checkpoints import checkpoint_epoch
+from imbssl_bench.training.trainer import fit
 from tests.conftest import TINY_FLAGS, tiny_spec, wait_for_pauses
 
 
@@ -141,7 +142,7 @@ def test_kill_9_then_the_same_command_resumes(tmp_path: Path, installed_toy: str
 
 def test_a_stage_says_which_code_trained_it() -> None:
     from imbssl_bench.envinfo import code_label
-    from imbssl_bench.training import StageStats
+    from imbssl_bench.training.callbacks import StageStats
 
     fresh = StageStats(time.perf_counter())
     assert fresh.trained_by() == (code_label(),)

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from imbssl_bench.density import class_weights, density_weights, knn_density
 from imbssl_bench.errors import UserError
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
-from imbssl_bench.sam import buffer_snapshot, buffers_as_before, sam_step
+from imbssl_bench.variants.sam.density import class_weights, density_weights, knn_density
+from imbssl_bench.variants.sam.sam import buffer_snapshot, buffers_as_before, sam_step
 
 from .conftest import tiny_spec
 
@@ -239,14 +239,14 @@ def test_only_offline_rwsam_starts_from_the_base_run(tmp_path: Path) -> None:
 def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_path: Path) -> None:
     import pytorch_lightning as pl
 
-    from imbssl_bench.backbones import create_backbone
-    from imbssl_bench.datasets import create_dataset
-    from imbssl_bench.features import feature_device
+    from imbssl_bench.data import create_dataset
+    from imbssl_bench.evaluation.features import feature_device
     from imbssl_bench.methods import Method, create_method
+    from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.progress import NullReporter
+    from imbssl_bench.training.weights import load_weights
     from imbssl_bench.variants import PretrainContext, get_variant
-    from imbssl_bench.variants.rwsam import RwSAMArgs, kde_weights, weight_summary
-    from imbssl_bench.weights import load_weights
+    from imbssl_bench.variants.sam.rwsam import RwSAMArgs, kde_weights, weight_summary
 
     spec = tiny_spec(
         variants=("rwsam",), variant_args={"rwsam_weights": "offline"}, epochs=2, batch_size=32
@@ -297,12 +297,12 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
 
 
 def test_the_learning_rate_follows_the_cosine_schedule_under_manual_optimisation() -> None:
-    from imbssl_bench.backbones import create_backbone
     from imbssl_bench.config import RunConfig, TrainConfig
-    from imbssl_bench.datasets import create_dataset
+    from imbssl_bench.data import create_dataset
     from imbssl_bench.methods import create_method
-    from imbssl_bench.sam import SAMModule
-    from imbssl_bench.training import fit
+    from imbssl_bench.methods.backbones import create_backbone
+    from imbssl_bench.training.trainer import fit
+    from imbssl_bench.variants.sam.sam import SAMModule
 
     backbone, dim = create_backbone("test_resnet", "cifar")
     train = TrainConfig(epochs=2, batch_size=16, lr=0.1)

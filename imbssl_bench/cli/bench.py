@@ -32,7 +32,7 @@ def throughput(
 ) -> None:
     """Steady-state pre-training images/s of the real training step (views, DataLoader,
     LightningModule, Trainer) on synthetic images, after a warm-up."""
-    from imbssl_bench.throughput import ThroughputSettings, measure_throughput
+    from imbssl_bench.training.throughput import ThroughputSettings, measure_throughput
 
     settings = ThroughputSettings(
         method, backbone, stem, image_size, batch_size, steps, warmup, num_workers,

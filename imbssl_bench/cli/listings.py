@@ -106,7 +106,7 @@ def variants(
 @app.command()
 def datasets() -> None:
     """List the datasets and what each needs."""
-    from imbssl_bench.datasets import list_datasets
+    from imbssl_bench.data import list_datasets
 
     table = Table(title="datasets")
     for col in ("name", "description", "needs"):

@@ -26,8 +26,8 @@ def leaderboard(
     ] = False,
 ) -> None:
     """Turn records into a markdown leaderboard (or check that it is up to date)."""
-    from imbssl_bench import leaderboard as lb
     from imbssl_bench.files import write_text_atomic
+    from imbssl_bench.reporting import leaderboard as lb
 
     if check:
         diff = lb.check(results, out_file)
@@ -40,7 +40,7 @@ def leaderboard(
             raise typer.Exit(1)
         err.print(f"{out_file} is up to date with {results}/")
         return
-    from imbssl_bench.plots import write_plots
+    from imbssl_bench.reporting.plots import write_plots
     from imbssl_bench.running.records import load_records
 
     records = load_records(results)

@@ -48,58 +48,58 @@ def _flag(option: GridOption) -> Any:
     ]
 
 
+def _opt(help: str, *names: str, panel: str = RUNTIME, **kw: Any) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel, **kw)
+
+
+# the options of `run` that are not grid options: where and how the grid executes
+Config = Annotated[
+    str | None,
+    _opt(
+        "A grid file (TOML), or the name of a packaged grid (`imbssl-bench grids`); flags "
+        "override its keys.",
+        panel=GRID,
+    ),
+]
+Jobs = Annotated[
+    int, _opt("Runs at once (local launcher), each in its own process and device set.", min=1)
+]
+Launcher = Annotated[
+    str,
+    _opt(
+        "local, or slurm (submitit): one job per run, asking for --devices GPUs on each "
+        "of --num-nodes nodes."
+    ),
+]
+SlurmPartition = Annotated[str | None, _opt("Slurm partition.")]
+SlurmTime = Annotated[int, _opt("Slurm time limit per run (minutes).", min=1)]
+SlurmCpus = Annotated[int, _opt("Slurm CPUs per task.", min=1)]
+Out = Annotated[Path, _opt("Folder for the records.", "--out")]
+DryRun = Annotated[
+    bool,
+    _opt(
+        "Print the planned runs with per-class counts; train nothing.", "--dry-run", panel="Options"
+    ),
+]
+AsJson = Annotated[bool, _opt("Machine-readable output on stdout.", "--json", panel="Options")]
+RetryFailed = Annotated[
+    bool, _opt("Rerun runs whose record says failed.", "--retry-failed", panel="Options")
+]  # fmt: skip
+
+
 @app.command()
 @with_grid_options
 def run(
-    config: Annotated[
-        str | None,
-        typer.Option(
-            help="A grid file (TOML), or the name of a packaged grid (`imbssl-bench grids`); "
-            "flags override its keys.",
-            rich_help_panel=GRID,
-        ),
-    ] = None,
-    jobs: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Runs at once (local launcher), each in its own process and device set.",
-            rich_help_panel=RUNTIME,
-        ),
-    ] = 1,
-    launcher: Annotated[
-        str,
-        typer.Option(
-            help="local, or slurm (submitit): one job per run, asking for --devices GPUs "
-            "on each of --num-nodes nodes.",
-            rich_help_panel=RUNTIME,
-        ),
-    ] = "local",
-    slurm_partition: Annotated[
-        str | None, typer.Option(help="Slurm partition.", rich_help_panel=RUNTIME)
-    ] = None,
-    slurm_time: Annotated[
-        int,
-        typer.Option(min=1, help="Slurm time limit per run (minutes).", rich_help_panel=RUNTIME),
-    ] = 240,
-    slurm_cpus: Annotated[
-        int, typer.Option(min=1, help="Slurm CPUs per task.", rich_help_panel=RUNTIME)
-    ] = 8,
-    out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for the records.", rich_help_panel=RUNTIME)
-    ] = Path("runs"),
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run", help="Print the planned runs with per-class counts; train nothing."
-        ),
-    ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Machine-readable output on stdout.")
-    ] = False,
-    retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Rerun runs whose record says failed.")
-    ] = False,
+    config: Config = None,
+    jobs: Jobs = 1,
+    launcher: Launcher = "local",
+    slurm_partition: SlurmPartition = None,
+    slurm_time: SlurmTime = 240,
+    slurm_cpus: SlurmCpus = 8,
+    out_dir: Out = Path("runs"),
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
+    retry_failed: RetryFailed = False,
     **grid: Any,
 ) -> None:
     """Run a grid of pre-trainings (methods x variants x ratios x seeds), one record each.

@@ -12,19 +12,25 @@ from typing import Any
 import pytorch_lightning as pl
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 
-from imbssl_bench.backbones import create_backbone
-from imbssl_bench.checkpoints import CHECKPOINTS, discard
 from imbssl_bench.config import RunConfig
-from imbssl_bench.datasets import DatasetSource, create_dataset
+from imbssl_bench.data import (
+    DatasetSource,
+    class_ranks,
+    create_dataset,
+    holdout_split,
+    probe_subset,
+    sample_subset,
+)
 from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
 from imbssl_bench.errors import UserError
-from imbssl_bench.evaluation import evaluate
-from imbssl_bench.features import feature_device
-from imbssl_bench.imbalance import class_ranks, holdout_split, probe_subset, sample_subset
+from imbssl_bench.evaluation.features import feature_device
+from imbssl_bench.evaluation.protocol import evaluate
 from imbssl_bench.methods import Method, create_method
+from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.running.plan import PlannedRun
 from imbssl_bench.running.records import SCHEMA, write_record
+from imbssl_bench.training.checkpoints import CHECKPOINTS, discard
 from imbssl_bench.variants import PretrainContext, get_variant
 from imbssl_bench.variants.api import compute_section
 

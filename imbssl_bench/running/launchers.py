@@ -29,13 +29,13 @@ from typing import Any
 
 import torch
 
-from imbssl_bench.checkpoints import remove_if_empty
 from imbssl_bench.errors import UserError
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.running.execute import checkpoint_dir, failed_record, run_here
 from imbssl_bench.running.plan import PlannedRun
 from imbssl_bench.running.records import read_record, write_record
 from imbssl_bench.running.worker import run_planned, write_payload
+from imbssl_bench.training.checkpoints import remove_if_empty
 
 LAUNCHERS = ("local", "slurm")
 LOG = "worker.log"

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from imbssl_bench.backbones import backbone_plugin, resolve_stem
 from imbssl_bench.config import (
     DataConfig,
     ImbalanceConfig,
@@ -23,17 +22,23 @@ from imbssl_bench.config import (
     TrainConfig,
     override,
 )
-from imbssl_bench.datasets import DatasetSource, create_dataset
+from imbssl_bench.data import (
+    DatasetSource,
+    class_counts,
+    create_dataset,
+    holdout_split,
+    probe_subset,
+)
 from imbssl_bench.errors import UserError
-from imbssl_bench.imbalance import class_counts, holdout_split, probe_subset
+from imbssl_bench.evaluation.probes.linear import C_GRID
 from imbssl_bench.methods import get_method, method_plugin
+from imbssl_bench.methods.backbones import backbone_plugin, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
-from imbssl_bench.probes.linear import C_GRID
 from imbssl_bench.running.options import GridSpec, apply_options
 from imbssl_bench.running.records import read_record, record_path
-from imbssl_bench.training import check_runtime
+from imbssl_bench.training.trainer import check_runtime
+from imbssl_bench.training.weights import weights_path
 from imbssl_bench.variants import get_variant, variant_names, variant_options, variant_plugin
-from imbssl_bench.weights import weights_path
 
 
 @dataclass(frozen=True)

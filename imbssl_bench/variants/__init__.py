@@ -6,7 +6,8 @@ evaluate, the training stats, its compute and any diagnostics for the record (th
 ``imbssl_bench.variants`` entry-point group, the built-ins registered there exactly as a
 third-party package's would be; each entry point names a `Variant` object. Their options are
 an ``Args`` dataclass, given with ``--variant-arg key=value`` and stored resolved in the
-record as ``variant_args``.
+record as ``variant_args``. What a variant plugin needs is importable from here (`fit` trains
+one stage).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from imbssl_bench.registry import PluginInfo, load_group, pick_plugin
+from imbssl_bench.training.trainer import fit
 from imbssl_bench.variants.api import (
     Compute,
     PretrainContext,
@@ -73,6 +75,7 @@ __all__ = [
     "PretrainResult",
     "Variant",
     "discover",
+    "fit",
     "get_variant",
     "list_variants",
     "stage_compute",

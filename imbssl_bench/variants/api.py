@@ -12,11 +12,11 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from torch import nn
 
 from imbssl_bench.config import RunConfig, make_args
-from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
-from imbssl_bench.training import fit
-from imbssl_bench.weights import load_weights, save_weights
+from imbssl_bench.training.trainer import fit
+from imbssl_bench.training.weights import load_weights, save_weights
 
 
 @dataclass

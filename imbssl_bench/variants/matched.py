@@ -14,7 +14,7 @@ from typing import Any
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.training import fit
+from imbssl_bench.training.trainer import fit
 from imbssl_bench.variants.api import (
     PretrainContext,
     PretrainResult,

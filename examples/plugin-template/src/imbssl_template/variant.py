@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from imbssl_bench.config import RunConfig, check_range
-from imbssl_bench.training import fit
 from imbssl_bench.variants import (
     PretrainContext,
     PretrainResult,
     Variant,
+    fit,
     stage_compute,
     total_compute,
 )

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from imbssl_bench.config import EvalConfig
-from imbssl_bench.probes.knn import knn_predict
-from imbssl_bench.probes.linear import C_GRID, fit_linear, linear_predict, select_c
+from imbssl_bench.evaluation.probes.knn import knn_predict
+from imbssl_bench.evaluation.probes.linear import C_GRID, fit_linear, linear_predict, select_c
 from imbssl_bench.registry import Registry
 
 Split = tuple[np.ndarray, np.ndarray]  # features, labels

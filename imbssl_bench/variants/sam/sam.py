@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from PIL import Image
 from torch import Tensor, nn
 
 from imbssl_bench.methods import Method
-from imbssl_bench.methods.base import begin_step_of, sgd_cosine, trainable_parameters
+from imbssl_bench.methods.base import trainable_parameters
+from imbssl_bench.variants.wrapping import MethodWrapper
 
 
 @torch.no_grad()
@@ -93,7 +92,7 @@ def sam_step(
     return loss.detach()
 
 
-class SAMModule(pl.LightningModule):
+class SAMModule(MethodWrapper):
     """Trains a `Method` with (rw)SAM steps; `weights` holds one weight per subset image."""
 
     def __init__(self, method: Method, weights: Tensor, rho: float, adaptive: bool) -> None:
@@ -104,8 +103,9 @@ class SAMModule(pl.LightningModule):
         self.rho = rho
         self.adaptive = adaptive
 
-    def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
-        return self.method.build_transform(image_size)
+    @property
+    def wrapped(self) -> Method:
+        return self.method
 
     def training_step(self, batch: tuple[list[Tensor], Tensor, Tensor], batch_idx: int) -> Tensor:
         views, targets, index = batch
@@ -137,17 +137,7 @@ class SAMModule(pl.LightningModule):
         self.log("perturbed_loss", perturbed, on_step=False, on_epoch=True, batch_size=n)
         return unperturbed[0]
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        begin_step_of(self.method, self)  # e.g. a momentum update, once per step
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.method.on_train_batch_end(outputs, batch, batch_idx)
-
     def on_train_epoch_end(self) -> None:
         scheduler = self.lr_schedulers()
         if scheduler is not None:
             scheduler.step()  # type: ignore[union-attr]
-
-    def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        return sgd_cosine(params, self.method.train_cfg, self.trainer.max_epochs)

@@ -7,7 +7,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from imbssl_bench.files import write_bytes_atomic
-from imbssl_bench.leaderboard import group_rows, group_tables, plot_name, row_label, row_names
+from imbssl_bench.reporting.rows import group_rows, group_tables, plot_name, row_label, row_names
 
 
 def write_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]:

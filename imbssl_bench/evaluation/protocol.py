@@ -14,10 +14,10 @@ from lightly.utils.debug import std_of_l2_normalized
 from torch import nn
 
 from imbssl_bench.config import EvalConfig
-from imbssl_bench.datasets import ImageSplit
-from imbssl_bench.features import extract_features
-from imbssl_bench.metrics import summarize
-from imbssl_bench.probes import PROBES
+from imbssl_bench.data import ImageSplit
+from imbssl_bench.evaluation.features import extract_features
+from imbssl_bench.evaluation.metrics import summarize
+from imbssl_bench.evaluation.probes import PROBES
 
 PRIMARY_PROBE = "linear"
 

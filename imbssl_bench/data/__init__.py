@@ -1,14 +1,22 @@
-"""Dataset registry: ``create_dataset(name, root)`` is the one entry point."""
+"""The data room: datasets (``create_dataset(name, root)`` is the one entry point) and the
+imbalanced subsets drawn from them (`imbalance`)."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
-from imbssl_bench.datasets.base import DatasetSource, ImageData, ImageSplit
-from imbssl_bench.datasets.cifar import CIFAR10, CIFAR100
-from imbssl_bench.datasets.digits import Digits
-from imbssl_bench.datasets.imagefolder import ImageFolder
+from imbssl_bench.data.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.data.cifar import CIFAR10, CIFAR100
+from imbssl_bench.data.digits import Digits
+from imbssl_bench.data.imagefolder import ImageFolder
+from imbssl_bench.data.imbalance import (
+    class_counts,
+    class_ranks,
+    holdout_split,
+    probe_subset,
+    sample_subset,
+)
 from imbssl_bench.registry import Registry
 
 DATASETS: Registry[type[DatasetSource]] = Registry("dataset", "; see `imbssl-bench datasets`")
@@ -32,6 +40,11 @@ __all__ = [
     "DatasetSource",
     "ImageData",
     "ImageSplit",
+    "class_counts",
+    "class_ranks",
     "create_dataset",
+    "holdout_split",
     "list_datasets",
+    "probe_subset",
+    "sample_subset",
 ]

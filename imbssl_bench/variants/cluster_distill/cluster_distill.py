@@ -11,10 +11,10 @@ option of `ClusterDistillArgs`).
    planned steps / the number of experts, so the experts together take at least as many
    steps as the base). Each pass shows the expert every image of its cluster (all but its
    size mod the processes under DDP), in near-equal batches of at most the config's batch
-   (`training.EvenBatches`, no ``drop_last``), and it runs as many whole passes as reach its
-   budget;
+   (`training.loaders.EvenBatches`, no ``drop_last``), and it runs as many whole passes as
+   reach its budget;
 4. distill: a student (base weights, or scratch) trained on the whole subset with its SSL loss
-   + `distill_weight` * the cosine distillation loss of `imbssl_bench.distill`.
+   + `distill_weight` * the cosine distillation loss of `distill`.
 Labels are used only for the diagnostics (NMI and purity of the clusters).
 """
 
@@ -32,13 +32,13 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from imbssl_bench.clustering import cluster_diagnostics, kmeans, merge_small
 from imbssl_bench.config import RunConfig
-from imbssl_bench.distill import DistillStudent
-from imbssl_bench.distributed import from_rank_zero
 from imbssl_bench.errors import UserError
-from imbssl_bench.features import extract_features, feature_device
-from imbssl_bench.training import EpochLosses, even_batch_count, fit
+from imbssl_bench.evaluation.features import extract_features, feature_device
+from imbssl_bench.training.callbacks import EpochLosses
+from imbssl_bench.training.distributed import from_rank_zero
+from imbssl_bench.training.loaders import even_batch_count
+from imbssl_bench.training.trainer import fit
 from imbssl_bench.variants.api import (
     Compute,
     PretrainContext,
@@ -48,6 +48,12 @@ from imbssl_bench.variants.api import (
     total_compute,
     train_base,
 )
+from imbssl_bench.variants.cluster_distill.clustering import (
+    cluster_diagnostics,
+    kmeans,
+    merge_small,
+)
+from imbssl_bench.variants.cluster_distill.distill import DistillStudent
 
 STUDENT_INITS = ("base", "scratch")
 ADAPTERS = ("linear", "none")

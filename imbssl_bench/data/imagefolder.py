@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imbssl_bench.datasets.base import DatasetSource, ImageData, ImageSplit
-from imbssl_bench.datasets.filehash import tree_fingerprint
+from imbssl_bench.data.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.data.filehash import tree_fingerprint
 from imbssl_bench.errors import UserError
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".gif", ".tif", ".tiff"}

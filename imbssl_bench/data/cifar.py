@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from imbssl_bench.datasets.base import DatasetSource, ImageData, ImageSplit
-from imbssl_bench.datasets.filehash import tree_fingerprint
+from imbssl_bench.data.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.data.filehash import tree_fingerprint
 from imbssl_bench.errors import UserError
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from imbssl_bench.datasets.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.data.base import DatasetSource, ImageData, ImageSplit
 
 SPLIT_SEED = 0  # fixed: every run sees the same train pool and test split
 TEST_FRACTION = 0.25

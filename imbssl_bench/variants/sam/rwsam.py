@@ -29,14 +29,12 @@ import torch
 from scipy.stats import spearmanr
 
 from imbssl_bench.config import RunConfig
-from imbssl_bench.datasets import ImageSplit
-from imbssl_bench.density import class_weights, density_weights
-from imbssl_bench.distributed import from_rank_zero
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.errors import UserError
-from imbssl_bench.features import extract_features, feature_device
+from imbssl_bench.evaluation.features import extract_features, feature_device
 from imbssl_bench.methods import Method
-from imbssl_bench.sam import SAMModule
-from imbssl_bench.training import TrainStats, fit
+from imbssl_bench.training.distributed import from_rank_zero
+from imbssl_bench.training.trainer import TrainStats, fit
 from imbssl_bench.variants.api import (
     PretrainContext,
     PretrainResult,
@@ -45,6 +43,8 @@ from imbssl_bench.variants.api import (
     total_compute,
     train_base,
 )
+from imbssl_bench.variants.sam.density import class_weights, density_weights
+from imbssl_bench.variants.sam.sam import SAMModule
 
 WEIGHT_MODES = ("inloop", "offline")
 SAM_PASSES = 2.0  # forward-backward passes per SAM step

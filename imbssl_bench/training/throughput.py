@@ -14,12 +14,13 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from imbssl_bench.backbones import create_backbone, resolve_stem
 from imbssl_bench.config import RunConfig, RuntimeConfig, TrainConfig
-from imbssl_bench.datasets import ImageSplit
+from imbssl_bench.data import ImageSplit
 from imbssl_bench.envinfo import collect_env
 from imbssl_bench.methods import create_method
-from imbssl_bench.training import DeviceViewsData, make_trainer, speed_up, train_data
+from imbssl_bench.methods.backbones import create_backbone, resolve_stem
+from imbssl_bench.training.loaders import DeviceViewsData, train_data
+from imbssl_bench.training.trainer import make_trainer, speed_up
 
 
 @dataclass(frozen=True)

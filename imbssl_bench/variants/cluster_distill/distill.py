@@ -8,17 +8,14 @@ The student keeps training with its own SSL loss: loss = SSL + weight * distilla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor, nn
 
 from imbssl_bench.methods import Method
-from imbssl_bench.methods.base import begin_step_of, sgd_cosine
+from imbssl_bench.variants.wrapping import MethodWrapper
 
 
 class ClusterAdapters(nn.Module):
@@ -56,7 +53,7 @@ def distill_loss(
     return 1 - F.cosine_similarity(adapters(student, cluster), expert, dim=-1).mean()
 
 
-class DistillStudent(pl.LightningModule):
+class DistillStudent(MethodWrapper):
     """Trains `student` (a `Method`) with its SSL loss plus the distillation term.
 
     The student's backbone calls inside `Method.training_loss` are captured with a forward
@@ -86,8 +83,9 @@ class DistillStudent(pl.LightningModule):
         self.experts.eval()  # frozen teachers: batch-norm running statistics, no updates
         return self
 
-    def build_transform(self, image_size: int) -> Callable[[Image.Image], list[Tensor]]:
-        return self.student.build_transform(image_size)
+    @property
+    def wrapped(self) -> Method:
+        return self.student
 
     def training_step(self, batch: tuple[list[Tensor], Tensor, Tensor], batch_idx: int) -> Tensor:
         views, targets, index = batch
@@ -113,13 +111,3 @@ class DistillStudent(pl.LightningModule):
         self.log("ssl_loss", ssl, on_step=False, on_epoch=True, batch_size=n)
         self.log("distill_loss", distill, on_step=False, on_epoch=True, batch_size=n)
         return loss
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        begin_step_of(self.student, self)  # e.g. a momentum update
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.student.on_train_batch_end(outputs, batch, batch_idx)
-
-    def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        return sgd_cosine(params, self.student.train_cfg, self.trainer.max_epochs)

@@ -1,0 +1,232 @@
+"""Training data: the subset's images become the method's views, in seeded batches (PIL
+transforms in DataLoader workers, or batched views made on the training device)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
+
+from imbssl_bench.config import RunConfig
+from imbssl_bench.data import ImageSplit
+from imbssl_bench.errors import UserError
+
+if TYPE_CHECKING:
+    from imbssl_bench.training.augment import BatchedViews
+
+
+class ViewsDataset(Dataset):
+    """Applies a multi-view transform to images decoded once into memory.
+
+    Lightly's transforms take PIL images (their tensor path is slower on CPU), so the uint8
+    tensors are viewed as HWC arrays once and wrapped per item without copying or decoding.
+    """
+
+    def __init__(self, split: ImageSplit, transform: Callable[[Image.Image], Sequence[Tensor]]):
+        self.hwc = split.images.permute(0, 2, 3, 1).contiguous().numpy()
+        self.targets = split.targets
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[Sequence[Tensor], Tensor, int]:
+        """The views, the label, and the index (for per-image data such as cluster ids)."""
+        return self.transform(Image.fromarray(self.hwc[i])), self.targets[i], i
+
+
+def global_batch_size(cfg: RunConfig, split: ImageSplit) -> int:
+    """The global batch: the config's, capped by the subset size."""
+    batch = min(cfg.train.batch_size, len(split))
+    if batch < 2 * cfg.world_size:
+        raise ValueError(f"cannot train on {len(split)} image(s): batch norm needs at least 2")
+    return batch
+
+
+def _device_batch(cfg: RunConfig, split: ImageSplit) -> int:
+    """Each training process's share of the global batch (DDP keeps the experiment's batch)."""
+    return global_batch_size(cfg, split) // cfg.world_size
+
+
+class _Batches(Dataset):
+    """Whole batches by one indexing op: ``dataset[indices]`` -> images, labels, indices."""
+
+    def __init__(self, images: Tensor, targets: Tensor) -> None:
+        self.images, self.targets = images, targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, indices: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+        idx = torch.as_tensor(indices, device=self.images.device)
+        return self.images[idx], self.targets[idx.cpu()], idx.cpu()
+
+
+def even_batch_count(n: int, batch: int, min_batch: int = 2) -> int:
+    """How many batches `EvenBatches` cuts `n` images into: ``ceil(n / batch)``, fewer where
+    a batch would get under `min_batch` images (batch norm needs two per process).
+
+    Examples:
+        >>> [even_batch_count(n, 128) for n in (2, 3, 128, 129, 257)]
+        [1, 1, 1, 2, 3]
+        >>> even_batch_count(5, 2)  # 2 + 3, not 2 + 2 + 1
+        2
+    """
+    return max(1, min(math.ceil(n / batch), n // min_batch))
+
+
+def _even_units(n: int, batch: int, world: int) -> list[int]:
+    """`EvenBatches`'s batch sizes in units of `world` images (one per process)."""
+    count, units = even_batch_count(n, batch, 2 * world), n // world
+    return [units // count + (i < units % count) for i in range(count)]
+
+
+def even_batch_size(n: int, batch: int, world: int = 1) -> int:
+    """The largest batch `EvenBatches` cuts (the global batch: all processes together).
+
+    Examples:
+        >>> even_batch_size(10, 4, world=2)  # 6 + 4 (3 + 3 and 2 + 2 per process)
+        6
+    """
+    return max(_even_units(n, batch, world)) * world
+
+
+class EvenBatches(Sampler[list[int]]):
+    """`n` indices per epoch, shuffled (seeded), in `even_batch_count` batches of sizes that
+    are multiples of `world` (so that each DDP process gets an equal slice, `_RankShare`) and
+    differ by at most `world`: every index but ``n % world`` of them (a different few each
+    epoch) once per epoch, none starved by ``drop_last``."""
+
+    def __init__(self, n: int, batch: int, seed: int, world: int = 1) -> None:
+        self.n, self.world, self.units = n, world, _even_units(n, batch, world)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        order = torch.randperm(self.n, generator=self.generator)
+        sizes = [u * self.world for u in self.units]
+        for part in torch.split(order[: sum(sizes)], sizes):
+            yield part.tolist()
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+
+class _RankShare(Sampler[list[int]]):
+    """This DDP process's slice of each global batch: the processes together see the global
+    batches a single process would, step for step (less a batch's remainder modulo the
+    processes: none for `EvenBatches`). `rank` None: read from torch.distributed when iterated."""
+
+    def __init__(self, batches: Sampler[list[int]], rank: int | None, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        rank = torch.distributed.get_rank() if self.rank is None else self.rank
+        for batch in self.batches:
+            share = len(batch) // self.world
+            yield batch[rank * share : (rank + 1) * share]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class DeviceViewsData(pl.LightningDataModule):
+    """uint8 batches (on the GPU when the images fit, else pinned) that become the method's
+    views on the training device, per image, after the transfer (`BatchedViews`). `batch` is
+    the global batch; under DDP each process takes its slice of it (`_RankShare`).
+    ``drop_last=False``: `EvenBatches` of at most `batch`, every image in every epoch (all but
+    ``n % processes`` under DDP)."""
+
+    def __init__(
+        self, split: ImageSplit, views: BatchedViews, batch: int, seed: int, drop_last: bool = True
+    ) -> None:
+        super().__init__()
+        self.split, self.views, self.batch, self.seed = split, views, batch, seed
+        self.drop_last = drop_last
+
+    def train_dataloader(self) -> DataLoader:
+        images = self.split.images
+        if torch.cuda.is_available() and self.trainer is not None:
+            device = self.trainer.strategy.root_device
+            if device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(device)
+                images = images.to(device) if images.nbytes < free // 4 else images.pin_memory()
+        world = self.trainer.world_size if self.trainer is not None else 1
+        sampler: Sampler[list[int]] = (
+            BatchSampler(
+                RandomSampler(
+                    range(len(self.split)), generator=torch.Generator().manual_seed(self.seed)
+                ),
+                self.batch,
+                drop_last=True,
+            )
+            if self.drop_last
+            else EvenBatches(len(self.split), self.batch, self.seed, world)
+        )
+        if self.trainer is not None and world > 1:
+            sampler = _RankShare(sampler, self.trainer.global_rank, world)
+        return DataLoader(_Batches(images, self.split.targets), sampler=sampler, batch_size=None)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        images, targets, index = batch
+        self.views.to(images.device)
+        return self.views(images), targets, index
+
+
+def train_data(
+    split: ImageSplit,
+    method: pl.LightningModule,
+    cfg: RunConfig,
+    image_size: int,
+    drop_last: bool = True,
+) -> DataLoader | DeviceViewsData:
+    """The PIL `train_loader`, or with ``train.augment == "batched"`` the views made on the
+    training device from the same transform's parameters (`drop_last`: see `fit`)."""
+    if cfg.train.augment in (None, "pil"):
+        return train_loader(split, method, cfg, image_size, drop_last)
+    if cfg.train.augment != "batched":
+        raise UserError(f"--augment must be pil or batched, not '{cfg.train.augment}'")
+    from imbssl_bench.training.augment import Unsupported, batched_views
+
+    try:
+        views = batched_views(method.build_transform(image_size), image_size)
+    except Unsupported as exc:  # this run fails, the grid goes on
+        raise Unsupported(
+            f"--augment batched: the method's transform has {exc}, which has no batched "
+            "form here; run it with --augment pil"
+        ) from None
+    return DeviceViewsData(split, views, global_batch_size(cfg, split), cfg.seed, drop_last)
+
+
+def train_loader(
+    split: ImageSplit,
+    method: pl.LightningModule,
+    cfg: RunConfig,
+    image_size: int,
+    drop_last: bool = True,
+) -> DataLoader:
+    """Shuffled batches of `method.build_transform` views, seeded by the run's seed
+    (`drop_last`: see `fit`)."""
+    dataset = ViewsDataset(split, method.build_transform(image_size))
+    workers = cfg.runtime.num_workers
+    common: dict[str, Any] = dict(
+        num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available()
+    )
+    if not drop_last:  # under DDP each process takes its slice of each batch
+        world = cfg.world_size
+        batches = EvenBatches(len(split), global_batch_size(cfg, split), cfg.seed, world)
+        sampler = batches if world == 1 else _RankShare(batches, None, world)
+        return DataLoader(dataset, batch_sampler=sampler, **common)
+    return DataLoader(
+        dataset,
+        batch_size=_device_batch(cfg, split),  # Lightning adds a DistributedSampler under DDP
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        **common,
+    )
