@@ -114,7 +114,15 @@ def test_ctrl_c_with_jobs_stops_the_workers_and_the_rerun_resumes(
     command = [sys.executable, "-m", "imbssl_bench.cli", "run", "--method", installed_toy]
     command += ["--ratios", "10,100", "--dataset", "digits", *TINY_FLAGS, "--epochs", "2"]
     command += ["--method-arg", f"pause_file={pause}", "--jobs", "2", "--out", str(out)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl+C as a terminal delivers it, also when pytest runs in the background (a shell
+        # starts background jobs with SIGINT ignored, and Python then never raises on it)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     wait_for_pauses(pause, 2, lambda: proc.poll() is None)  # in epoch 2: cannot finish
     proc.send_signal(signal.SIGINT)  # Ctrl+C (workers have their own sessions)
     _, err = proc.communicate(timeout=120)
