@@ -8,7 +8,11 @@ rwSAM, ...) register here and work with every method plugin; their hyperparamete
 
 from __future__ import annotations
 
-from imbssl_bench.variants import base, matched  # noqa: F401  (register the built-ins)
+# register the built-ins (plain imports: `from .cluster_distill import cluster_distill` would
+# rebind this package's `cluster_distill`, the room, to the module inside it)
+import imbssl_bench.variants.cluster_distill.cluster_distill
+import imbssl_bench.variants.sam.rwsam  # noqa: F401
+from imbssl_bench.variants import base, matched  # noqa: F401
 from imbssl_bench.variants.api import (
     VARIANTS,
     PretrainContext,
@@ -16,8 +20,6 @@ from imbssl_bench.variants.api import (
     Variant,
     train_base,
 )
-from imbssl_bench.variants.cluster_distill import cluster_distill  # noqa: F401  (registers)
-from imbssl_bench.variants.sam import rwsam  # noqa: F401  (registers)
 
 
 def list_variants() -> list[Variant]:
