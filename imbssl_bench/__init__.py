@@ -1,39 +1,22 @@
 """imbssl-bench: benchmark self-supervised learning on class-imbalanced image data.
 
-Data flows one way: config -> dataset -> imbalanced subset -> method (plugin) -> Lightning
-training -> frozen features -> probes -> metrics -> JSON record -> leaderboard.
+Data flows one way: config -> dataset -> imbalanced subset -> method (plugin) x variant
+(plugin) -> Lightning training -> frozen features -> probes -> metrics -> JSON record ->
+leaderboard (docs/architecture.md). `ImbalancedDataset` wraps any labelled dataset alone.
 """
-
-import sys
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from imbssl_bench.version import __version__
 
 
-def _version() -> str:
-    """One source, pyproject.toml's `version`: read from the checkout this package runs from
-    (an editable install's metadata keeps the version it was installed at), else from the
-    installed metadata."""
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    try:
-        project = tomllib.loads(pyproject.read_text())["project"]
-        if project["name"] == "imbssl-bench":
-            return str(project["version"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # an installed package: no pyproject.toml beside it
-    try:
-        return version("imbssl-bench")
-    except PackageNotFoundError:  # a checkout on sys.path that was never installed
-        return "unknown"
+def __getattr__(name: str) -> object:
+    """`ImbalancedDataset` on first use, so that importing the package does not load torch."""
+    if name == "ImbalancedDataset":
+        from imbssl_bench.data.wrappers import ImbalancedDataset
+
+        return ImbalancedDataset
+    raise AttributeError(f"module 'imbssl_bench' has no attribute {name!r}")
 
 
-__version__ = _version()
-
-__all__ = ["RunConfig", "UserError", "__version__"]
+__all__ = ["ImbalancedDataset", "RunConfig", "UserError", "__version__"]

@@ -70,7 +70,7 @@ def git_commit() -> str | None:
 @cache
 def code_version() -> dict[str, str | None]:
     """``env.code``: the package version and, when run from a checkout, its git commit."""
-    from imbssl_bench import __version__
+    from imbssl_bench.version import __version__
 
     return {"version": __version__, "commit": git_commit()}
 

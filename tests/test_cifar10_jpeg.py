@@ -52,3 +52,16 @@ def test_dry_run_counts_on_cifar10_jpeg(cli, cifar_root, tmp_path, n_max, ratio,
     assert run["n_train"] == total
     if counts:
         assert run["class_counts"] == counts
+
+
+def test_imbalanced_dataset_on_torchvisions_image_folder(cifar_root) -> None:
+    """The README's table through the wrapper, on the real images via torchvision."""
+    from torchvision.datasets import ImageFolder
+
+    from imbssl_bench import ImbalancedDataset
+
+    lt = ImbalancedDataset(ImageFolder(cifar_root / "train"), ratio=100)
+    assert len(lt) == 12_406
+    assert lt.class_counts == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    image, label = lt[len(lt) - 1]
+    assert image.size == (32, 32) and label == 9

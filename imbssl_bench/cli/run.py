@@ -166,8 +166,8 @@ def _run_plan(
 
 def _warn_other_versions(plan: list[Any], retry_failed: bool) -> None:
     """One line when records that this run keeps were written by another package version."""
-    from imbssl_bench import __version__
     from imbssl_bench.running.records import other_versions
+    from imbssl_bench.version import __version__
 
     kept = [p.path for p in plan if p.status == "ok" or (p.status == "failed" and not retry_failed)]
     other = other_versions(kept, __version__)

@@ -16,7 +16,9 @@ from imbssl_bench.data.imbalance import (
     holdout_split,
     probe_subset,
     sample_subset,
+    subset_indices,
 )
+from imbssl_bench.data.wrappers import ImbalancedDataset
 from imbssl_bench.registry import Registry
 
 DATASETS: Registry[type[DatasetSource]] = Registry("dataset", "; see `imbssl-bench datasets`")
@@ -40,6 +42,7 @@ __all__ = [
     "DatasetSource",
     "ImageData",
     "ImageSplit",
+    "ImbalancedDataset",
     "class_counts",
     "class_ranks",
     "create_dataset",
@@ -47,4 +50,5 @@ __all__ = [
     "list_datasets",
     "probe_subset",
     "sample_subset",
+    "subset_indices",
 ]

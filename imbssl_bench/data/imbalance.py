@@ -155,6 +155,15 @@ def sample_subset(targets: np.ndarray, counts: Sequence[int], seed: int) -> np.n
     return np.sort(np.concatenate(picked))
 
 
+def subset_indices(
+    targets: np.ndarray, counts: Sequence[int], seed: int, val_per_class: int = 0
+) -> np.ndarray:
+    """Sorted indices into `targets` of a run's training subset: `counts` drawn with `seed`
+    from the pool left after the balanced validation split (`holdout_split`)."""
+    pool, _ = holdout_split(targets, val_per_class)
+    return pool[sample_subset(targets[pool], counts, seed)]
+
+
 VAL_SEED = 0  # one validation split for every run, so all runs share one balanced pool
 
 

@@ -19,7 +19,7 @@ from imbssl_bench.data import (
     create_dataset,
     holdout_split,
     probe_subset,
-    sample_subset,
+    subset_indices,
 )
 from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
 from imbssl_bench.errors import UserError
@@ -76,7 +76,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     data = source.load()
     targets = source.train_targets()
     pool_idx, val_idx = holdout_split(targets, cfg.data.val_per_class)
-    subset_idx = pool_idx[sample_subset(targets[pool_idx], run.class_counts, cfg.seed)]
+    subset_idx = subset_indices(targets, run.class_counts, cfg.seed, cfg.data.val_per_class)
     subset = data.train.subset(subset_idx)
     probe_idx = pool_idx[probe_subset(targets[pool_idx], cfg.eval.probe_per_class)]
     pool = data.train.subset(probe_idx) if len(probe_idx) < len(targets) else data.train
