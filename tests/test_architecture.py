@@ -78,3 +78,17 @@ def test_short_functions() -> None:
                     name = f"function {path.relative_to(ROOT).as_posix()}:{node.name}"
                     long[name] = f" ({n} lines)"
     _check(set(long), "function", long)
+
+
+def test_no_source_file_is_ignored_by_git() -> None:
+    """A new module that a .gitignore pattern hides works here and is missing from every clone."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    hidden = subprocess.run(
+        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", PACKAGE, "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not [p for p in hidden if p.endswith((".py", ".toml"))], hidden
