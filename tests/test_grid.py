@@ -153,3 +153,17 @@ def test_probes_fit_on_a_fixed_balanced_share_of_the_pool(tmp_path: Path, monkey
     assert torch.equal(pools[0].images, pools[1].images)  # one draw shared by every seed
     with pytest.raises(UserError, match="--probe-per-class 500 exceeds"):
         plan_grid(tiny_spec(probe_per_class=500), tmp_path)
+
+
+def test_a_plugin_variant_shares_the_base_run_of_its_config(tmp_path: Path) -> None:
+    """Its run id names the plugin's version; the base run it starts from does not."""
+    import dataclasses
+
+    from imbssl_bench.running.plan import base_run_id
+
+    (base,) = plan_grid(tiny_spec(), tmp_path)
+    source = {"name": "mine", "dist": "my-remedies", "version": "1.0"}
+    mine = dataclasses.replace(
+        base.config, variant="mine", variant_args={"x": 1}, plugins={"variant": source}
+    )
+    assert mine.run_id() != base.run_id and base_run_id(mine) == base.run_id
