@@ -49,6 +49,9 @@ class DataConfig:
     fingerprint: str | None = None  # resolved: tells apart image folders with equal settings
     label: str | None = None  # how tables name the data, e.g. "CIFAR-10 (JPEG)"
     val_per_class: int = 0  # balanced validation split held out of the train pool first
+    classes: str | None = None  # a subset of the classes, e.g. "0-4" (relabelled 0..k-1)
+    split_name: str | None = None  # a published subset (--split-file): its file's name...
+    split_hash: str | None = None  # ...and the hash of its content (resolved)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class EvalConfig:
     fewshot_fraction: float = 0.01  # few-shot probe: this share of the probe pool per class (>= 1)
     probe_per_class: int | None = None  # probes fit on this many pool images per class; None: all
     feature_batch_size: int = 512
+    # out-of-domain targets (--transfer) by key, with their data fingerprints (resolved)
+    transfer: dict[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,12 @@ class RuntimeConfig:
     num_workers: int = 0
     channels_last: bool = False  # NHWC weights and activations (faster convs on GPU/oneDNN)
     compile: bool = False  # torch.compile the backbone
+    streaming: bool | None = None  # images from disk (True), in memory (False), None: chosen
+    train_list: str | None = None  # filelist: 'relative/path label' lines
+    test_list: str | None = None
+    val_list: str | None = None
+    split_file: str | None = None  # train indices or paths of a published subset
+    transfer: tuple[str, ...] | None = None  # the --transfer targets as given (with roots)
 
 
 # Options added after records were published: left out of the hash while unset, so the run ids
@@ -109,6 +120,10 @@ HASHED_ONLY_WHEN_SET = (
     ("eval", "probe_per_class"),
     ("train", "augment"),
     ("eval", "linear_c_grid"),
+    ("data", "classes"),
+    ("data", "split_name"),
+    ("data", "split_hash"),
+    ("eval", "transfer"),
 )
 
 

@@ -14,9 +14,8 @@ MAX_SEED = 2**32 - 1  # numpy's and Lightning's seed range
 def _items(text: str, option: str) -> list[str]:
     items = [x.strip() for x in text.split(",")]
     if not text.strip() or any(not x for x in items):
-        raise UserError(
-            f"{option} '{text}' has an empty element; give a comma list like {_EXAMPLES[option]}"
-        )
+        example = _EXAMPLES.get(option, "a,b")
+        raise UserError(f"{option} '{text}' has an empty element; give a comma list like {example}")
     return list(dict.fromkeys(items))  # drop repeats, keep order
 
 

@@ -75,6 +75,10 @@ def test_imagefolder_mixed_modes_become_rgb(tmp_path: Path) -> None:
 def test_cifar_offline_and_absent_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cifar-10-batches-py"):
         CIFAR10(tmp_path, download=False).train_targets()
+    from imbssl_bench.data.stl10 import STL10
+
+    with pytest.raises(UserError, match=r"stl10 not found: expected torchvision's .*stl10_binary"):
+        STL10(tmp_path, download=False).train_targets()
 
 
 def test_content_fingerprint_changes_run_ids_and_is_cached(tmp_path: Path) -> None:

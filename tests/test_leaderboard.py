@@ -298,3 +298,11 @@ def test_records_without_compute_or_matched_show_dashes() -> None:
     md = lb.render(records)
     assert "| simsiam | sam | – | – | – | +3.0 | – |" in md
     assert "Remedies vs controls" not in lb.render(RECORDS)  # no remedy: no table
+
+
+def test_a_published_split_gets_its_own_table_named_by_it() -> None:
+    split = record("simsiam", 100, 0, 0.5)
+    split["config"]["data"].update(split_name="cifar10_split1_D_i", split_hash="0123456789ab")
+    page = lb.render([*RECORDS, split])
+    assert page.count("## digits") == 2 and "split: cifar10_split1_D_i" in page
+    assert lb.render(RECORDS).count("split:") == 0

@@ -1,4 +1,5 @@
-"""What every dataset provides: class names, cheap train labels, and images decoded once."""
+"""What every dataset provides: class names, cheap train labels, and its images, decoded once
+into memory or (datasets of files) streamed from disk."""
 
 from __future__ import annotations
 
@@ -8,38 +9,17 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import torch
 
-
-@dataclass(frozen=True)
-class ImageSplit:
-    """Images as one uint8 tensor ``(N, 3, H, W)`` and labels as int64 ``(N,)``."""
-
-    images: torch.Tensor
-    targets: torch.Tensor
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
-            raise ValueError(
-                f"images must be uint8 (N, 3, H, W), got {self.images.dtype} "
-                f"{tuple(self.images.shape)}"
-            )
-        if len(self.images) != len(self.targets):
-            raise ValueError("images and targets differ in length")
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def subset(self, indices: np.ndarray) -> ImageSplit:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return ImageSplit(self.images[idx], self.targets[idx])
+from imbssl_bench.data.splits import Split
+from imbssl_bench.errors import UserError
 
 
 @dataclass(frozen=True)
 class ImageData:
     classes: list[str]
-    train: ImageSplit  # the balanced train pool; imbalanced subsets are drawn from it
-    test: ImageSplit
+    train: Split  # the balanced train pool; imbalanced subsets are drawn from it
+    test: Split
+    val: Split | None = None  # a validation split the dataset ships (e.g. ImageNet-LT's)
 
 
 class DatasetSource(ABC):
@@ -71,14 +51,30 @@ class DatasetSource(ABC):
     def _data(self) -> ImageData:
         return self._load()
 
-    def load(self) -> ImageData:
-        """All images, decoded on the first call only."""
+    def load(self, storage: str = "memory") -> ImageData:
+        """All images, decoded into memory on the first call only (``storage="streaming"``:
+        datasets of files only, see `FileDataset`)."""
+        self.choose_storage(storage == "streaming")
         return self._data
+
+    def choose_storage(self, streaming: bool | None) -> str:
+        """``memory`` or ``streaming``: what `streaming` asks for (None: the dataset chooses)."""
+        if streaming:
+            raise UserError(
+                f"dataset '{self.name}' is held in memory only; drop --streaming (datasets "
+                "of image files stream: imagefolder, filelist)"
+            )
+        return "memory"
 
     @property
     def image_size(self) -> int:
         """Native side length in pixels (images are square after loading)."""
         return int(self.load().train.images.shape[-1])
+
+    @property
+    def has_val(self) -> bool:
+        """Whether the dataset ships its own validation split (`ImageData.val`)."""
+        return False
 
     def fingerprint(self) -> str:
         """Identifies the data when the name alone does not (e.g. an image folder)."""

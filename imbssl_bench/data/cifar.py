@@ -1,4 +1,5 @@
-"""CIFAR-10 / CIFAR-100 in torchvision's format, downloaded when online."""
+"""Datasets in torchvision's format (CIFAR-10, CIFAR-100; STL-10 in `stl10`), downloaded
+when online."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from imbssl_bench.data.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.data.base import DatasetSource, ImageData
 from imbssl_bench.data.filehash import tree_fingerprint
+from imbssl_bench.data.splits import ImageSplit
 from imbssl_bench.errors import UserError
 
 
-class _TorchvisionCIFAR(DatasetSource):
+class TorchvisionDataset(DatasetSource):
+    """A dataset in torchvision's format under `root`, downloaded when online."""
+
     folder = ""
     torchvision_class = ""
+    native_size = 32
 
     def __init__(self, root: Any, download: bool = True) -> None:
         super().__init__(root)
@@ -28,12 +33,9 @@ class _TorchvisionCIFAR(DatasetSource):
         self.download = download
 
     def _split(self, train: bool) -> Any:
-        import torchvision.datasets as tvd
-
-        cls = getattr(tvd, self.torchvision_class)
         expected = self.root / self.folder
         try:
-            return cls(str(self.root), train=train, download=False)
+            return self._open(train, download=False)
         except RuntimeError:
             pass  # not there (or corrupt): try to download when allowed
         if not self.download:
@@ -44,7 +46,7 @@ class _TorchvisionCIFAR(DatasetSource):
         created = not self.root.exists()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            return cls(str(self.root), train=train, download=True)
+            return self._open(train, download=True)
         except Exception as exc:  # offline, permission, checksum...
             if created:
                 shutil.rmtree(self.root, ignore_errors=True)
@@ -54,6 +56,20 @@ class _TorchvisionCIFAR(DatasetSource):
                 f"({reason}); copy torchvision's '{self.folder}' folder there, or "
                 f"pass --data-root pointing at its parent"
             ) from None
+
+    def _open(self, train: bool, download: bool) -> Any:
+        """torchvision's dataset object for one split (raises RuntimeError when absent)."""
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, self.torchvision_class)
+        return cls(str(self.root), train=train, download=download)
+
+    def _targets(self, ds: Any) -> Any:
+        return ds.targets
+
+    def _images(self, ds: Any) -> torch.Tensor:
+        """uint8 (N, 3, H, W) from torchvision's array."""
+        return torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
 
     @cached_property
     def _train(self) -> Any:
@@ -65,10 +81,10 @@ class _TorchvisionCIFAR(DatasetSource):
 
     @property
     def image_size(self) -> int:
-        return 32
+        return self.native_size
 
     def train_targets(self) -> np.ndarray:
-        return np.asarray(self._train.targets, dtype=np.int64)
+        return np.asarray(self._targets(self._train), dtype=np.int64)
 
     @cached_property
     def _fingerprint(self) -> str:
@@ -82,13 +98,13 @@ class _TorchvisionCIFAR(DatasetSource):
 
     def _load(self) -> ImageData:
         def to_split(ds: Any) -> ImageSplit:
-            images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)
-            return ImageSplit(images.contiguous(), torch.as_tensor(ds.targets, dtype=torch.long))
+            targets = torch.as_tensor(np.asarray(self._targets(ds)), dtype=torch.long)
+            return ImageSplit(self._images(ds), targets)
 
         return ImageData(self.classes, to_split(self._train), to_split(self._split(train=False)))
 
 
-class CIFAR10(_TorchvisionCIFAR):
+class CIFAR10(TorchvisionDataset):
     name = "cifar10"
     display_name = "CIFAR-10"
     description = "CIFAR-10 (50k train / 10k test, 10 classes, 32 px)"
@@ -97,7 +113,7 @@ class CIFAR10(_TorchvisionCIFAR):
     torchvision_class = "CIFAR10"
 
 
-class CIFAR100(_TorchvisionCIFAR):
+class CIFAR100(TorchvisionDataset):
     name = "cifar100"
     display_name = "CIFAR-100"
     description = "CIFAR-100 (50k train / 10k test, 100 classes, 32 px)"

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from imbssl_bench.data.base import DatasetSource, ImageData, ImageSplit
+from imbssl_bench.data.base import DatasetSource, ImageData
+from imbssl_bench.data.splits import ImageSplit
 
 SPLIT_SEED = 0  # fixed: every run sees the same train pool and test split
 TEST_FRACTION = 0.25

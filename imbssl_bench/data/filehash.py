@@ -1,4 +1,5 @@
-"""Content hashes of data files, computed once and cached by path, size, mtime, ctime and inode.
+"""Per-file facts (content hashes, image sizes), computed once and cached by path, size, mtime,
+ctime and inode.
 
 The cache is one small JSON file per data folder in the user's cache directory
 (``$IMBSSL_BENCH_CACHE``, else ``$XDG_CACHE_HOME/imbssl-bench``, else ``~/.cache/imbssl-bench``),
@@ -13,8 +14,10 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "IMBSSL_BENCH_CACHE"
 CHUNK = 1 << 20
@@ -35,9 +38,9 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _cache_file(folder: Path) -> Path:
+def _cache_file(folder: Path, kind: str = "files") -> Path:
     key = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
-    return cache_dir() / f"files-{key}.json"
+    return cache_dir() / f"{kind}-{key}.json"
 
 
 def _read_cache(path: Path) -> dict[str, list]:
@@ -48,35 +51,49 @@ def _read_cache(path: Path) -> dict[str, list]:
     return data if isinstance(data, dict) else {}
 
 
-def file_hashes(folder: Path, files: list[Path]) -> list[tuple[int, str]]:
-    """(size, blake2b hex digest) of each of `files` under `folder`, in order. Pass every file
-    of the folder at once: the folder's cache keeps only the files of the last call."""
-    cache_path = _cache_file(folder)
+def per_file(
+    folder: Path,
+    files: list[Path],
+    compute: Callable[[Path], Any],
+    kind: str,
+    valid: Callable[[Any], bool],
+) -> list[tuple[int, Any]]:
+    """(size, ``compute(file)``) of each of `files` under `folder`, in order, cached per file
+    state in the folder's `kind` cache (JSON values; a cached value that is not `valid` is
+    computed again). Pass every file of the folder at once:
+    the cache keeps only the files of the last call."""
+    cache_path = _cache_file(folder, kind)
     cached = _read_cache(cache_path)
     keys = [f.relative_to(folder).as_posix() for f in files]
     stats = [_stat_key(os.stat(f)) for f in files]
-    cache = {k: cached[k] for k, st in zip(keys, stats, strict=True) if _hit(cached.get(k), st)}
+    pairs = zip(keys, stats, strict=True)
+    cache = {k: cached[k] for k, st in pairs if _hit(cached.get(k), st, valid)}
     stale = [i for i, k in enumerate(keys) if k not in cache]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        digests = pool.map(_digest, [files[i] for i in stale], chunksize=64)
-        for i, digest in zip(stale, digests, strict=True):
-            cache[keys[i]] = [*stats[i], digest]
+        values = pool.map(compute, [files[i] for i in stale], chunksize=64)
+        for i, value in zip(stale, values, strict=True):
+            cache[keys[i]] = [*stats[i], value]
     if cache.keys() != cached.keys() or stale:
         _write_cache(cache_path, cache)
     return [(st[0], cache[k][-1]) for k, st in zip(keys, stats, strict=True)]
+
+
+def file_hashes(folder: Path, files: list[Path]) -> list[tuple[int, str]]:
+    """(size, blake2b hex digest) of each of `files` under `folder`, in order (`per_file`)."""
+    return per_file(folder, files, _digest, "files", lambda v: isinstance(v, str))
 
 
 def _stat_key(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def _hit(entry: object, key: list[int]) -> bool:
-    """A cache entry ``[*key, digest]`` for this exact file state (other shapes: a miss)."""
+def _hit(entry: object, key: list[int], valid: Callable[[Any], bool]) -> bool:
+    """A cache entry ``[*key, value]`` for this exact file state (other shapes: a miss)."""
     return (
         isinstance(entry, list)
         and len(entry) == len(key) + 1
         and entry[:-1] == key
-        and isinstance(entry[-1], str)
+        and valid(entry[-1])
     )
 
 

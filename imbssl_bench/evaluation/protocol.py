@@ -14,7 +14,7 @@ from lightly.utils.debug import std_of_l2_normalized
 from torch import nn
 
 from imbssl_bench.config import EvalConfig
-from imbssl_bench.data import ImageSplit
+from imbssl_bench.data import Split
 from imbssl_bench.evaluation.features import extract_features
 from imbssl_bench.evaluation.metrics import summarize
 from imbssl_bench.evaluation.probes import PROBES
@@ -35,8 +35,8 @@ def collapse(features: np.ndarray) -> dict[str, float]:
 
 def evaluate(
     backbone: nn.Module,
-    pool: ImageSplit,
-    test: ImageSplit,
+    pool: Split,
+    test: Split,
     class_counts: Sequence[int],
     ranks: Sequence[int],
     cfg: EvalConfig,
@@ -44,8 +44,9 @@ def evaluate(
     device: str | torch.device,
     seed: int,
     stage: Callable[[str], None] = lambda _: None,
-    val: ImageSplit | None = None,
+    val: Split | None = None,
     normalize: dict[str, list[float]] = IMAGENET_NORMALIZE,
+    workers: int = 0,
 ) -> dict[str, Any]:
     """Probes fit on the balanced pool's features and score the test split (and `val`, as
     ``val_<probe>_top1``, when given). Images are normalised with `normalize`: the method's
@@ -53,7 +54,9 @@ def evaluate(
     stage("features")
     splits = [pool, test] if val is None else [pool, test, val]
     feats = [
-        extract_features(backbone, s.images, image_size, cfg.feature_batch_size, device, normalize)
+        extract_features(
+            backbone, s, image_size, cfg.feature_batch_size, device, normalize, workers
+        )
         for s in splits
     ]
     if not all(np.isfinite(f).all() for f in feats):

@@ -26,6 +26,7 @@ from imbssl_bench.reporting.rows import (
     row_names,
     versions,
 )
+from imbssl_bench.reporting.transfer import transfer_tables
 from imbssl_bench.running.records import load_records
 
 TITLE = "# imbssl-bench leaderboard"
@@ -121,7 +122,7 @@ def render(records: list[dict[str, Any]]) -> str:
 
 
 def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
-    _, display, profile, n_max, order, total, val, probe, backbone, stem, size, preset = key
+    _, display, profile, n_max, order, total, val, probe, backbone, stem, size, preset = key[:12]
     rows = group_rows(records)
     ratios = sorted({r["ratio"] for r in records})
     lo, hi = ratios[0], ratios[-1]
@@ -132,6 +133,8 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         order_text += f", {val} images per class held out for validation"
     if probe:
         order_text += f", probes fit on {probe} pool images per class"
+    for name, value in key[12:]:  # data options set only in some tables
+        order_text += f", {name}: {value}"
     lines = [
         f"## {display} · {profile} profile" + (f" · same size ({total} images)" if total else ""),
         "",
@@ -180,7 +183,7 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
     if ratios[0] == 1 and len(ratios) > 1:
         lines += _gap_table(rows, names, ratios, same_size=bool(total))
         lines += [f"![linear top-1 vs imbalance ratio]({plot_name(key)})", ""]
-    return lines
+    return lines + transfer_tables(rows, names, ratios)
 
 
 def _gap_table(

@@ -13,6 +13,8 @@ from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.running.records import record_version
 
+DATA_EXTRAS = (("classes", "classes"), ("split", "split_name"))  # in a table's key when set
+
 
 def table_key(r: dict[str, Any]) -> tuple:
     """What the records of one table share: the dataset and the setup."""
@@ -30,6 +32,7 @@ def table_key(r: dict[str, Any]) -> tuple:
         c["model"]["stem"],
         c["data"]["image_size"],
         c["preset"],
+        *((name, c["data"][field]) for name, field in DATA_EXTRAS if c["data"].get(field)),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,16 +16,19 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import (
     DatasetSource,
+    Split,
     class_ranks,
-    create_dataset,
     holdout_split,
+    open_dataset,
     probe_subset,
     subset_indices,
 )
+from imbssl_bench.data.splitfile import read_split_file
 from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation.features import feature_device
 from imbssl_bench.evaluation.protocol import evaluate
+from imbssl_bench.evaluation.transfer import transfer_section
 from imbssl_bench.methods import Method, create_method
 from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.progress import NullReporter, Reporter
@@ -71,15 +75,8 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     started, t0 = _now(), time.perf_counter()
     reset_peak_memory()
     reporter.stage("loading data")
-    source = create_dataset(cfg.data.dataset, cfg.runtime.data_root)
-    check_same_data(cfg, source)
-    data = source.load()
-    targets = source.train_targets()
-    pool_idx, val_idx = holdout_split(targets, cfg.data.val_per_class)
-    subset_idx = subset_indices(targets, run.class_counts, cfg.seed, cfg.data.val_per_class)
-    subset = data.train.subset(subset_idx)
-    probe_idx = pool_idx[probe_subset(targets[pool_idx], cfg.eval.probe_per_class)]
-    pool = data.train.subset(probe_idx) if len(probe_idx) < len(targets) else data.train
+    source = open_dataset(cfg)
+    data = run_data(run, source)
     t_data = time.perf_counter()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     image_size = cfg.data.image_size or source.image_size
@@ -87,7 +84,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     def make_method() -> Method:
         backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem, image_size=image_size)
         return create_method(
-            cfg.method, backbone, dim, cfg.method_args, cfg.train, len(data.classes)
+            cfg.method, backbone, dim, cfg.method_args, cfg.train, len(source.classes)
         )
 
     method = make_method()
@@ -96,7 +93,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         PretrainContext(
             cfg,
             method,
-            subset,
+            data.subset,
             image_size,
             reporter,
             make_method,
@@ -111,18 +108,23 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     device = feature_device(cfg.runtime.accelerator)
     metrics = evaluate(
         result.backbone,
-        pool,
+        data.pool,
         data.test,
         run.class_counts,
-        class_ranks(len(data.classes), cfg.imbalance.class_order, cfg.seed),
+        class_ranks(len(source.classes), cfg.imbalance.class_order, cfg.seed),
         cfg.eval,
         image_size,
         device,
         cfg.seed,
         reporter.stage,
-        val=data.train.subset(val_idx) if len(val_idx) else None,
+        val=data.val,
         normalize=normalize,
+        workers=cfg.runtime.num_workers,
     )
+    if cfg.eval.transfer:
+        metrics["transfer"] = transfer_section(
+            result.backbone, cfg, image_size, device, normalize, reporter.stage
+        )
     t_end = time.perf_counter()
     return {
         **_record_head(run, source),
@@ -132,6 +134,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "train": result.train,
         "compute": compute_section(result.compute, result.train, cfg, run.n_train),
         "diagnostics": result.diagnostics,
+        "storage": data.storage,
         "timing": {
             "data_s": round(t_data - t0, 3),
             "pretrain_s": round(t_train - t_data, 3),
@@ -143,6 +146,54 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "finished_at": _now(),
         "env": collect_env(device, cfg.plugins),
     }
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What one run trains on and is evaluated on."""
+
+    storage: str  # memory | streaming
+    subset: Split  # the training subset
+    pool: Split  # the balanced pool the probes fit on
+    test: Split
+    val: Split | None  # the validation split the linear probe's C is chosen on
+
+
+def run_data(run: PlannedRun, source: DatasetSource) -> RunData:
+    """The run's splits, from the data its run id names, in memory or streamed."""
+    cfg = run.config
+    check_same_data(cfg, source)
+    storage = source.choose_storage(cfg.runtime.streaming)
+    if storage == "streaming" and cfg.train.augment == "batched":
+        raise UserError(
+            f"the {cfg.data.dataset} images stream from disk (they are not squares of one size "
+            "or exceed the RAM budget), and --augment batched needs them in memory: pass "
+            "--augment pil"
+        )
+    data = source.load(storage)
+    targets = source.train_targets()
+    pool_idx, val_idx = holdout_split(targets, cfg.data.val_per_class)
+    probe_idx = pool_idx[probe_subset(targets[pool_idx], cfg.eval.probe_per_class)]
+    pool = data.train.subset(probe_idx) if len(probe_idx) < len(targets) else data.train
+    val = data.val if data.val is not None else data.train.subset(val_idx) if len(val_idx) else None
+    subset = data.train.subset(training_indices(run, source))
+    return RunData(storage, subset, pool, data.test, val)
+
+
+def training_indices(run: PlannedRun, source: DatasetSource) -> Any:
+    """The run's training subset as indices into the train split: the --split-file's (its
+    content checked against the planned hash), else drawn with the run's seed."""
+    cfg = run.config
+    if cfg.data.split_hash is None:
+        targets = source.train_targets()
+        return subset_indices(targets, run.class_counts, cfg.seed, cfg.data.val_per_class)
+    split = read_split_file(cfg.runtime.split_file or "", source)
+    if split.hash != cfg.data.split_hash:
+        raise UserError(
+            f"--split-file '{cfg.runtime.split_file}' changed since the grid was planned "
+            f"(hash {split.hash}, planned {cfg.data.split_hash}); run the command again"
+        )
+    return split.indices
 
 
 def check_same_data(cfg: RunConfig, source: DatasetSource) -> None:
@@ -158,7 +209,7 @@ def check_same_data(cfg: RunConfig, source: DatasetSource) -> None:
 
 
 def failed_record(run: PlannedRun, exc: BaseException, wall_s: float) -> dict[str, Any]:
-    source = create_dataset(run.config.data.dataset, run.config.runtime.data_root)
+    source = open_dataset(run.config)
     return {
         **_record_head(run, source),
         "status": "failed",

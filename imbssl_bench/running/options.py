@@ -121,6 +121,19 @@ OPTIONS: tuple[GridOption, ...] = (
     _opt("dataset", str, "See `imbssl-bench datasets`.", panel=GRID, target="data.dataset",
          default="digits"),
     _opt("data_root", str, "Folder of the dataset.", panel=GRID, target="runtime.data_root"),
+    _opt("classes", str, "Keep only these classes, e.g. 0-4 or 0,2,5-7 (numbers or names, "
+         "relabelled 0..k-1 in that order).", panel=GRID, target="data.classes"),
+    _opt("split_file", str, "Train on a published subset instead of drawing one: a file of "
+         "train indices or relative paths, one per line (e.g. SDCLR's CIFAR-10-LT splits); "
+         "--ratios then only labels it.", panel=GRID, target="runtime.split_file"),
+    _opt("transfer", list, "Out-of-domain evaluation: probe the frozen backbone on these "
+         "datasets too, comma list of NAME[:ROOT][@CLASSES], e.g. digits or "
+         "stl10:DIR or imagefolder:DIR@5-9.", panel=GRID),
+    _opt("train_list", str, "filelist: the train list ('relative/path label' lines).",
+         panel=GRID, target="runtime.train_list"),
+    _opt("test_list", str, "filelist: the test list.", panel=GRID, target="runtime.test_list"),
+    _opt("val_list", str, "filelist: a validation list (C of the linear probe is chosen on it).",
+         panel=GRID, target="runtime.val_list"),
     _opt("dataset_label", str, 'How tables name the data, e.g. "CIFAR-10 (JPEG)".',
          panel=GRID, target="data.label"),
     _opt("profile", str, "exponential | step (half the classes at n_max / rho).", panel=GRID,
@@ -171,6 +184,11 @@ OPTIONS: tuple[GridOption, ...] = (
          target="runtime.sync_batchnorm"),
     _opt("num_workers", int, "DataLoader workers.", panel=RUNTIME, target="runtime.num_workers",
          minimum=0),
+    _opt("streaming", bool, "Decode images from their files in the DataLoader workers "
+         "(--streaming) or once into memory (--in-memory); default: in memory when they are "
+         "squares of one size within the RAM budget ($IMBSSL_BENCH_RAM_BUDGET, default half "
+         "the RAM).", panel=RUNTIME, target="runtime.streaming",
+         flags=("--streaming/--in-memory",)),
 )  # fmt: skip
 BY_NAME = {o.name: o for o in OPTIONS}
 

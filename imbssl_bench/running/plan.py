@@ -25,8 +25,8 @@ from imbssl_bench.config import (
 from imbssl_bench.data import (
     DatasetSource,
     class_counts,
-    create_dataset,
     holdout_split,
+    open_dataset,
     probe_subset,
 )
 from imbssl_bench.errors import UserError
@@ -34,6 +34,7 @@ from imbssl_bench.evaluation.probes.linear import C_GRID
 from imbssl_bench.methods import get_method, method_plugin
 from imbssl_bench.methods.backbones import backbone_plugin, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
+from imbssl_bench.running.datasetup import check_data_options, published_split, with_transfer
 from imbssl_bench.running.options import GridSpec, apply_options
 from imbssl_bench.running.records import read_record, record_path
 from imbssl_bench.training.trainer import check_runtime
@@ -141,7 +142,8 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
     if not method_cls.trains:
         train = dataclasses.replace(train, epochs=0)
     evaluation = cfg.eval
-    if cfg.data.val_per_class and evaluation.linear_c_grid is None:  # C is chosen on val
+    has_val = cfg.data.val_per_class or source.has_val
+    if has_val and evaluation.linear_c_grid is None:  # C is chosen on val
         evaluation = dataclasses.replace(evaluation, linear_c_grid=C_GRID)
     cfg = dataclasses.replace(
         cfg,
@@ -251,11 +253,18 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
         raise UserError(f"--augment must be pil or batched, not '{spec.augment}'")
     base = template(spec)
     check_runtime(base, here)
-    source = create_dataset(spec.dataset, spec.data_root)
+    source = open_dataset(base)
+    check_data_options(base, source, spec)
     targets = source.train_targets()
-    pool_idx, _ = holdout_split(targets, base.data.val_per_class)
+    pool_idx, val_idx = holdout_split(targets, base.data.val_per_class)
     pool = np.bincount(targets[pool_idx], minlength=len(source.classes)).tolist()
     probe_subset(targets[pool_idx], base.eval.probe_per_class)  # a clear error before any run
+    base = with_transfer(base, spec.transfer or ())
+    split = published_split(base, source, val_idx)
+    if split is not None:
+        base = override(
+            base, data=override(base.data, split_name=split.name, split_hash=split.hash)
+        )
     same_size = spec.same_size if spec.same_size is not None else spec.total is not None
     if same_size:
         total = spec.total or same_size_total(base.imbalance, pool, spec.ratios, spec.seeds)
@@ -278,8 +287,12 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
     plan = []
     for cfg, matched_to in match_compute(configs, len(pool)):
         imb = cfg.imbalance
-        counts = class_counts(
-            pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, cfg.seed, imb.total
+        counts = (
+            split.counts(targets, len(pool))
+            if split is not None
+            else class_counts(
+                pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, cfg.seed, imb.total
+            )
         )
         path = record_path(out_dir, cfg.run_id())
         status = read_record(path)["status"] if path.exists() else "todo"

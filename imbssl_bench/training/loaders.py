@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from imbssl_bench.config import RunConfig
-from imbssl_bench.data import ImageSplit
+from imbssl_bench.data import ImageSplit, Split
 from imbssl_bench.errors import UserError
 
 if TYPE_CHECKING:
@@ -22,14 +22,12 @@ if TYPE_CHECKING:
 
 
 class ViewsDataset(Dataset):
-    """Applies a multi-view transform to images decoded once into memory.
+    """Applies a multi-view transform to each image of a split, as PIL (Lightly's transforms
+    take PIL; their tensor path is slower on CPU): images in memory are wrapped without a
+    copy, files are decoded in the DataLoader worker that reads them (`Split.reader`)."""
 
-    Lightly's transforms take PIL images (their tensor path is slower on CPU), so the uint8
-    tensors are viewed as HWC arrays once and wrapped per item without copying or decoding.
-    """
-
-    def __init__(self, split: ImageSplit, transform: Callable[[Image.Image], Sequence[Tensor]]):
-        self.hwc = split.images.permute(0, 2, 3, 1).contiguous().numpy()
+    def __init__(self, split: Split, transform: Callable[[Image.Image], Sequence[Tensor]]):
+        self.read = split.reader()
         self.targets = split.targets
         self.transform = transform
 
@@ -38,10 +36,10 @@ class ViewsDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[Sequence[Tensor], Tensor, int]:
         """The views, the label, and the index (for per-image data such as cluster ids)."""
-        return self.transform(Image.fromarray(self.hwc[i])), self.targets[i], i
+        return self.transform(self.read(i)), self.targets[i], i
 
 
-def global_batch_size(cfg: RunConfig, split: ImageSplit) -> int:
+def global_batch_size(cfg: RunConfig, split: Split) -> int:
     """The global batch: the config's, capped by the subset size."""
     batch = min(cfg.train.batch_size, len(split))
     if batch < 2 * cfg.world_size:
@@ -49,7 +47,7 @@ def global_batch_size(cfg: RunConfig, split: ImageSplit) -> int:
     return batch
 
 
-def _device_batch(cfg: RunConfig, split: ImageSplit) -> int:
+def _device_batch(cfg: RunConfig, split: Split) -> int:
     """Each training process's share of the global batch (DDP keeps the experiment's batch)."""
     return global_batch_size(cfg, split) // cfg.world_size
 
@@ -179,7 +177,7 @@ class DeviceViewsData(pl.LightningDataModule):
 
 
 def train_data(
-    split: ImageSplit,
+    split: Split,
     method: pl.LightningModule,
     cfg: RunConfig,
     image_size: int,
@@ -191,6 +189,8 @@ def train_data(
         return train_loader(split, method, cfg, image_size, drop_last)
     if cfg.train.augment != "batched":
         raise UserError(f"--augment must be pil or batched, not '{cfg.train.augment}'")
+    if not isinstance(split, ImageSplit):
+        raise UserError("--augment batched needs the images in memory; pass --augment pil")
     from imbssl_bench.training.augment import Unsupported, batched_views
 
     try:
@@ -204,7 +204,7 @@ def train_data(
 
 
 def train_loader(
-    split: ImageSplit,
+    split: Split,
     method: pl.LightningModule,
     cfg: RunConfig,
     image_size: int,

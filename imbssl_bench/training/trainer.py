@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 
 from imbssl_bench.config import RunConfig
-from imbssl_bench.data import ImageSplit
+from imbssl_bench.data import Split
 from imbssl_bench.errors import UserError
 from imbssl_bench.progress import NullReporter, Reporter, ReporterCallback
 from imbssl_bench.training.callbacks import (
@@ -122,7 +122,7 @@ def speed_up(module: pl.LightningModule, cfg: RunConfig) -> None:
 
 def fit(
     method: pl.LightningModule,
-    split: ImageSplit,
+    split: Split,
     cfg: RunConfig,
     image_size: int,
     reporter: Reporter | None = None,

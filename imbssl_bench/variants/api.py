@@ -12,7 +12,7 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from torch import nn
 
 from imbssl_bench.config import RunConfig, make_args
-from imbssl_bench.data import ImageSplit
+from imbssl_bench.data import Split
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
 from imbssl_bench.training.trainer import fit
@@ -23,7 +23,7 @@ from imbssl_bench.training.weights import load_weights, save_weights
 class PretrainContext:
     config: RunConfig
     method: Method
-    subset: ImageSplit
+    subset: Split
     image_size: int
     reporter: Reporter
     make_method: Callable[[], Method] | None = None  # a fresh, untrained copy of `method`

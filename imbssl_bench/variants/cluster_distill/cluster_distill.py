@@ -158,7 +158,7 @@ def _cluster(ctx: PretrainContext, a: ClusterDistillArgs) -> np.ndarray:
     cfg = ctx.config
     feats = extract_features(
         ctx.method.backbone,
-        ctx.subset.images,
+        ctx.subset,
         ctx.image_size,
         cfg.eval.feature_batch_size,
         feature_device(cfg.runtime.accelerator),

@@ -29,7 +29,7 @@ import torch
 from scipy.stats import spearmanr
 
 from imbssl_bench.config import RunConfig
-from imbssl_bench.data import ImageSplit
+from imbssl_bench.data import Split
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation.features import extract_features, feature_device
 from imbssl_bench.methods import Method
@@ -133,12 +133,12 @@ def _rwsam_cost(variant_args: dict[str, Any], cfg: RunConfig) -> float:
 
 
 def kde_weights(
-    method: Method, subset: ImageSplit, image_size: int, batch: int, device: Any, args: RwSAMArgs
+    method: Method, subset: Split, image_size: int, batch: int, device: Any, args: RwSAMArgs
 ) -> np.ndarray:
     """The KDE weights of `subset` on `method`'s frozen backbone features."""
     feats = extract_features(
         method.backbone,
-        subset.images,
+        subset,
         image_size,
         batch,
         device,
@@ -152,7 +152,7 @@ def kde_weights(
 class DensityRefresh(pl.Callback):
     """Recomputes the KDE weights at the start of the scheduled epochs."""
 
-    def __init__(self, subset: ImageSplit, image_size: int, args: RwSAMArgs, batch: int) -> None:
+    def __init__(self, subset: Split, image_size: int, args: RwSAMArgs, batch: int) -> None:
         self.subset, self.image_size, self.args, self.batch = subset, image_size, args, batch
         self.refreshes, self.seconds = 0, 0.0
 
