@@ -54,10 +54,11 @@ class DataConfig:
 @dataclass(frozen=True)
 class ImbalanceConfig:
     ratio: float = 1.0  # rho = n_max / n_min >= 1
-    profile: str = "exponential"  # exponential | step
+    profile: str = "exponential"  # exponential | step | pareto
     n_max: int | None = None  # None: the smallest per-class count of the train pool
     class_order: str = "index"  # index | reverse | random | a comma-separated permutation
     total: int | None = None  # same-size control: every subset scaled to exactly this many
+    pareto_shape: float | None = None  # the pareto profile's alpha (resolved: 6); None otherwise
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ HASHED_ONLY_WHEN_SET = (
     ("eval", "probe_per_class"),
     ("train", "augment"),
     ("eval", "linear_c_grid"),
+    ("imbalance", "pareto_shape"),
 )
 
 

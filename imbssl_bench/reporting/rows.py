@@ -20,7 +20,7 @@ def table_key(r: dict[str, Any]) -> tuple:
     return (
         r["dataset"],
         r.get("dataset_display") or r["dataset"],
-        r.get("profile", ""),
+        profile_name(r),
         c["imbalance"]["n_max"],
         c["imbalance"]["class_order"],
         c["imbalance"].get("total"),
@@ -31,6 +31,13 @@ def table_key(r: dict[str, Any]) -> tuple:
         c["data"]["image_size"],
         c["preset"],
     )
+
+
+def profile_name(r: dict[str, Any]) -> str:
+    """The record's profile as tables name it, with the Pareto shape when it has one."""
+    shape = r["config"]["imbalance"].get("pareto_shape")
+    profile = r.get("profile", "")
+    return profile if shape is None else f"{profile} (shape {shape:g})"
 
 
 CONTROLS = ("supervised", "random")  # listed after the SSL methods, in this order

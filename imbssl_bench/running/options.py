@@ -123,8 +123,11 @@ OPTIONS: tuple[GridOption, ...] = (
     _opt("data_root", str, "Folder of the dataset.", panel=GRID, target="runtime.data_root"),
     _opt("dataset_label", str, 'How tables name the data, e.g. "CIFAR-10 (JPEG)".',
          panel=GRID, target="data.label"),
-    _opt("profile", str, "exponential | step (half the classes at n_max / rho).", panel=GRID,
-         target="imbalance.profile"),
+    _opt("profile", str, "exponential | step (half the classes at n_max / rho) | pareto "
+         "(ImageNet-LT's; see --pareto-shape).", panel=GRID, target="imbalance.profile"),
+    _opt("pareto_shape", float, "The pareto profile's shape alpha (> 0; default 6, "
+         "ImageNet-LT's): smaller puts fewer classes near n_max.", panel=GRID,
+         target="imbalance.pareto_shape"),
     _opt("same_size", bool, "Give every ratio the same number of images N (the smallest "
          "subset of the grid), keeping each profile's shape.", panel=GRID),
     _opt("total", int, "N for --same-size (implies it).", panel=GRID, minimum=1),
