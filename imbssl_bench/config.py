@@ -86,6 +86,7 @@ class EvalConfig:
     # with a val split: C chosen on it from these (resolved to 0.01, 0.1, 1, 10); None without
     linear_c_grid: tuple[float, ...] | None = None
     linear_max_iter: int = 1000
+    linear_backend: str | None = None  # auto (None) | sklearn | torch: who fits the linear probe
     fewshot_fraction: float = 0.01  # few-shot probe: this share of the probe pool per class (>= 1)
     probe_per_class: int | None = None  # probes fit on this many pool images per class; None: all
     feature_batch_size: int = 512
@@ -111,6 +112,7 @@ HASHED_ONLY_WHEN_SET = (
     ("train", "augment"),
     ("eval", "linear_c_grid"),
     ("imbalance", "pareto_shape"),
+    ("eval", "linear_backend"),
 )
 
 

@@ -137,6 +137,9 @@ OPTIONS: tuple[GridOption, ...] = (
     _opt("probe_per_class", int, "Fit the probes on this many images per class of the "
          "balanced pool (one seeded draw for every run; default: the whole pool).",
          panel=GRID, target="eval.probe_per_class", minimum=1),
+    _opt("linear_backend", str, "Who fits the linear probe: auto (scikit-learn up to what it "
+         "fits in about a minute, torch beyond, on the GPU when there is one), sklearn, torch.",
+         panel=GRID, target="eval.linear_backend", to_config=lambda v: None if v == "auto" else v),
     # -- the setup: overrides of the preset
     _opt("preset", str, "tiny | quick | standard (default: tiny for digits, quick otherwise)."),
     _opt("epochs", int, "Pre-training epochs.", target="train.epochs", minimum=1),

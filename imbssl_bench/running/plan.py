@@ -31,7 +31,7 @@ from imbssl_bench.data import (
 )
 from imbssl_bench.data.imbalance import PARETO_SHAPE
 from imbssl_bench.errors import UserError
-from imbssl_bench.evaluation.probes.linear import C_GRID
+from imbssl_bench.evaluation.probes.linear import C_GRID, choose_backend
 from imbssl_bench.methods import get_method, method_plugin
 from imbssl_bench.methods.backbones import backbone_plugin, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
@@ -253,6 +253,7 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
         raise UserError(f"--lr {spec.lr} must be a finite number > 0")
     if spec.augment not in (None, "pil", "batched"):
         raise UserError(f"--augment must be pil or batched, not '{spec.augment}'")
+    choose_backend(spec.linear_backend, 0, 0)  # a clear error before any run
     base = template(spec)
     check_runtime(base, here)
     source = create_dataset(spec.dataset, spec.data_root)
