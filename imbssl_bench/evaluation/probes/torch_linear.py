@@ -82,10 +82,10 @@ def objective(
         logits = _logits(x, weight, bias, scaler)
         loss = F.cross_entropy(logits, y.to(weight.device, non_blocking=True), reduction="sum")
         (loss / n).backward()
-        total += float(loss) / n
+        total += float(loss.detach()) / n
     penalty = weight.square().sum() / (2 * c * n)
     penalty.backward()
-    return total + float(penalty)
+    return total + float(penalty.detach())
 
 
 def fit_torch_linear(
@@ -146,7 +146,7 @@ def _logits(
     bias: torch.Tensor,
     scaler: tuple[torch.Tensor, torch.Tensor] | None,
 ) -> torch.Tensor:
-    x = x.to(weight.device, torch.float32, non_blocking=True)
+    x = x.to(weight.device, weight.dtype, non_blocking=True)
     if scaler is not None:
         x = (x - scaler[0]) / scaler[1]
     z = x @ weight.T + bias
