@@ -24,8 +24,11 @@ from imbssl_bench.errors import UserError
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 BACKENDS = ("auto", "sklearn", "torch")
 # auto: scikit-learn up to this many feature values (N x D), torch beyond. Measured with
-# benchmarks/linear_probe.py (CPU of this machine, 2 cores): see AUTO_NOTE.
-AUTO_MAX_VALUES = 500_000_000  # provisional: replaced by the measurement
+# benchmarks/linear_probe.py on 2 CPU cores: scikit-learn fits 50,000 x 512 CIFAR-10 (JPEG)
+# features (10 classes, C = 1) in 67 s, all 1000 iterations (benchmarks/RESULTS.md): about a
+# minute at 25.6M values, so CIFAR-sized pools stay on scikit-learn (faster than torch on a
+# CPU), and ImageNet-sized ones (1.28M x 2048: ~100x the work) go to torch and a GPU.
+AUTO_MAX_VALUES = 50_000 * 512
 
 
 def fit_linear(

@@ -116,7 +116,7 @@ def fit_torch_linear(
         for s in standardize_stats(train_x, chunk)
     )
     parts = zip(_chunks(train_x, chunk), _chunks(labels.astype(np.int64), chunk), strict=True)
-    chunks = _place(list(parts), device)
+    chunks, scaler = _place(list(parts), device, (mean, scale))
     rows = 1 if len(classes) == 2 else len(classes)
     weight = torch.zeros(rows, train_x.shape[1], device=device, requires_grad=True)
     bias = torch.zeros(rows, device=device, requires_grad=True)
@@ -131,7 +131,7 @@ def fit_torch_linear(
         history_size=10,  # scipy's L-BFGS-B default (maxcor), which scikit-learn keeps
         line_search_fn="strong_wolfe",
     )
-    optimizer.step(lambda: torch.tensor(objective(weight, bias, chunks, c, (mean, scale))))
+    optimizer.step(lambda: torch.tensor(objective(weight, bias, chunks, c, scaler)))
     state = optimizer.state[weight]
     n_iter = int(state["n_iter"])
     converged = n_iter < max_iter and state["func_evals"] < max_eval  # stopped by a tolerance
@@ -153,16 +153,21 @@ def _logits(
     return torch.cat([torch.zeros_like(z), z], dim=1) if weight.shape[0] == 1 else z
 
 
-def _place(chunks: Chunks, device: torch.device) -> Chunks:
-    """The chunks on `device` when they fill at most half of its free memory (moved once,
-    chunk by chunk); otherwise left on the host, and moved at each evaluation."""
-    if device.type == "cpu":
-        return chunks
-    size = sum(x.numel() * 4 + y.numel() * 8 for x, y in chunks)
-    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 0
-    if size > free / 2:
-        return chunks
-    return [(x.to(device, torch.float32), y.to(device)) for x, y in chunks]
+def _place(
+    chunks: Chunks, device: torch.device, scaler: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[Chunks, tuple[torch.Tensor, torch.Tensor] | None]:
+    """The chunks standardised once on `device` (one float32 copy, as StandardScaler's
+    transform makes) and no scaler left to apply; on a GPU only when they fill at most half
+    of its free memory, else they stay raw on the host, moved and standardised at each
+    evaluation (and the scaler is returned)."""
+    if device.type != "cpu":
+        size = sum(x.numel() * 4 + y.numel() * 8 for x, y in chunks)
+        free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 0
+        if size > free / 2:
+            return chunks, scaler
+    mean, scale = scaler
+    placed = [((x.to(device, torch.float32) - mean) / scale, y.to(device)) for x, y in chunks]
+    return placed, None
 
 
 def _chunks(x: np.ndarray, chunk: int) -> list[torch.Tensor]:
