@@ -80,3 +80,18 @@ def test_the_wrapper_takes_the_shape() -> None:
     labels = [c for c in range(4) for _ in range(100)]
     lt = ImbalancedDataset(list(range(400)), 10, "pareto", labels=labels, pareto_shape=2)
     assert lt.class_counts == pareto_profile(100, 10, 4, 2) and len(lt) == sum(lt.class_counts)
+
+
+def test_tables_name_the_shape_and_plot_files_stay_plain() -> None:
+    from imbssl_bench.reporting.rows import plot_name, profile_name, table_key
+
+    config = {
+        "imbalance": {"n_max": 10, "class_order": "index", "pareto_shape": 2.0},
+        "data": {"image_size": 8},
+        "eval": {},
+        "model": {"backbone": "b", "stem": "cifar"},
+        "preset": "tiny",
+    }
+    record = {"dataset": "digits", "profile": "pareto", "config": config}
+    assert profile_name(record) == "pareto (shape 2)"
+    assert plot_name(table_key(record)).startswith("plots/digits-pareto-")

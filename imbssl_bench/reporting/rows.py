@@ -178,7 +178,8 @@ def versions(records: list[dict[str, Any]]) -> list[str]:
 def plot_name(key: tuple) -> str:
     """File name of a table's accuracy-vs-ratio plot."""
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:8]
-    return f"plots/{key[0]}-{key[2]}-{digest}.png"
+    profile = key[2].split(" ")[0]  # "pareto (shape 6)": the digest tells shapes apart
+    return f"plots/{key[0]}-{profile}-{digest}.png"
 
 
 def check_duplicates(records: Iterable[dict[str, Any]]) -> None:
