@@ -57,10 +57,11 @@ class DataConfig:
 @dataclass(frozen=True)
 class ImbalanceConfig:
     ratio: float = 1.0  # rho = n_max / n_min >= 1
-    profile: str = "exponential"  # exponential | step
+    profile: str = "exponential"  # exponential | step | pareto
     n_max: int | None = None  # None: the smallest per-class count of the train pool
     class_order: str = "index"  # index | reverse | random | a comma-separated permutation
     total: int | None = None  # same-size control: every subset scaled to exactly this many
+    pareto_shape: float | None = None  # the pareto profile's alpha (resolved: 6); None otherwise
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class EvalConfig:
     # with a val split: C chosen on it from these (resolved to 0.01, 0.1, 1, 10); None without
     linear_c_grid: tuple[float, ...] | None = None
     linear_max_iter: int = 1000
+    linear_backend: str | None = None  # auto (None) | sklearn | torch: who fits the linear probe
     fewshot_fraction: float = 0.01  # few-shot probe: this share of the probe pool per class (>= 1)
     probe_per_class: int | None = None  # probes fit on this many pool images per class; None: all
     feature_batch_size: int = 512
@@ -124,6 +126,8 @@ HASHED_ONLY_WHEN_SET = (
     ("data", "split_name"),
     ("data", "split_hash"),
     ("eval", "transfer"),
+    ("imbalance", "pareto_shape"),
+    ("eval", "linear_backend"),
 )
 
 

@@ -85,7 +85,7 @@ BAD_INPUTS = [
     (["--jobs", "0"], "--jobs"),
     (["--accelerator", "tpu"], "Lightning rejects accelerator 'tpu'"),
     (["--precision", "fp7"], "precision 'fp7'"),
-    (["--profile", "pareto"], "unknown profile 'pareto'"),
+    (["--profile", "zipf"], "unknown profile 'zipf'"),
     (["--total", "3"], "one image per class"),
     (["--method-arg", "proj_dim=-5"], "method 'simsiam': option proj_dim = -5 must be > 0"),
     (["--method-arg", "min_scale=1.5"], "option min_scale = 1.5 must be in (0, 1]"),

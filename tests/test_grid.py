@@ -133,6 +133,7 @@ def test_validation_split_is_held_out_of_the_pool(tmp_path: Path) -> None:
     assert run.config.eval.linear_c_grid == (0.01, 0.1, 1.0, 10.0)
     assert [row["C"] for row in probe["c_grid"]] == [0.01, 0.1, 1.0, 10.0]
     assert probe["C"] in (0.01, 0.1, 1.0, 10.0) and isinstance(probe["converged"], bool)
+    assert probe["backend"] == "sklearn"  # auto, on a few hundred features
 
 
 def test_probes_fit_on_a_fixed_balanced_share_of_the_pool(tmp_path: Path, monkeypatch) -> None:

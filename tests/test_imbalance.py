@@ -95,7 +95,7 @@ def test_same_size_errors() -> None:
     with pytest.raises(UserError, match="lower --total"):
         class_counts([10] * 3, 1, 10, total=40)
     with pytest.raises(UserError, match="unknown profile"):
-        class_counts([10] * 3, 1, 10, profile="pareto")
+        class_counts([10] * 3, 1, 10, profile="zipf")
 
 
 def test_same_size_keeps_order_when_rare_classes_are_raised_to_one() -> None:

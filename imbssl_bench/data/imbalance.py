@@ -2,7 +2,9 @@
 
 The exponential profile keeps ``n_c = floor(n_max * rho ** (-c / (C - 1)))`` images of the class
 with rank ``c`` (rank 0 keeps ``n_max``, rank ``C - 1`` keeps ``n_max / rho``); the step profile
-keeps n_max for half the classes and n_max / rho for the rest. The same-size control scales a
+keeps n_max for half the classes and n_max / rho for the rest; the Pareto profile (ImageNet-LT's)
+spaces the counts between the same two ends as Pareto quantiles (`pareto_profile`). The same-size
+control scales a
 profile to an exact total, so that balanced and imbalanced subsets have the same number of
 images. Which images are kept is drawn per class from the run's seed.
 
@@ -47,9 +49,56 @@ def step_profile(n_max: int, ratio: float, num_classes: int) -> list[int]:
     return [n_max if rank < num_classes // 2 else low for rank in range(num_classes)]
 
 
-PROFILES: dict[str, Callable[[int, float, int], list[int]]] = {
+PARETO_SHAPE = 6.0  # ImageNet-LT's (OLTR, Liu et al. CVPR 2019), used by Liu et al. ICLR 2022
+
+
+def pareto_profile(
+    n_max: int, ratio: float, num_classes: int, shape: float = PARETO_SHAPE
+) -> list[int]:
+    """Per-rank counts of a Pareto profile: rank 0 keeps n_max, the last rank
+    ``floor(n_max / rho)``; `shape` (the Pareto index alpha) sets the curve between them.
+
+    ImageNet-LT was drawn as "a subset following the Pareto distribution with the power value
+    alpha = 6" (Liu et al., CVPR 2019); the code of that draw is not released, only its file
+    lists. We read it as: class sizes are draws of a Pareto(alpha) variable, rescaled linearly
+    to [n_min, n_max]. To be deterministic, the draws are replaced by their quantiles at the
+    plotting positions ``(C - rank - 1/2) / C`` (what C sorted draws look like), rescaled so
+    that the ends are exactly n_max and ``floor(n_max / rho)``, as in the other profiles. The
+    Pareto quantile is ``(1 - u) ** (-1 / alpha)`` (numpy's ``Generator.pareto``, a Lomax, is
+    that minus 1: the same after rescaling). A smaller alpha puts fewer classes near n_max.
+
+    Examples:
+        >>> counts = pareto_profile(1280, 256, 1000)  # ImageNet-LT's ends and class count
+        >>> counts[:4], counts[-2:], sum(counts)
+        ([1280, 982, 862, 788], [5, 5], 104345)
+        >>> sum(n > 100 for n in counts), sum(20 <= n <= 100 for n in counts)
+        (349, 488)
+        >>> pareto_profile(5000, 100, 10)
+        [5000, 2864, 1997, 1464, 1086, 795, 560, 363, 196, 50]
+    """
+    # ImageNet-LT itself, one random draw: 115,846 images; as usually reported (not re-counted
+    # here), 385 classes > 100, 479 in 20..100, 136 < 20. These quantiles: 104,345 images,
+    # 349 / 488 / 163. (A Pareto-shaped curve over the rank instead, n_max * (1 + c t) ** -6,
+    # gives 166,769 images and 347 / 311 / 342: further from the published subset.)
+    if not (math.isfinite(shape) and shape > 0):
+        raise UserError(f"--pareto-shape must be a finite number > 0, got {shape:g}")
+    low = max(1, math.floor(n_max / ratio + _EPS))
+    if num_classes == 1:
+        return [n_max]
+    quantiles = [
+        (1 - (num_classes - rank - 0.5) / num_classes) ** (-1 / shape)
+        for rank in range(num_classes)
+    ]
+    top, bottom = quantiles[0], quantiles[-1]
+    return [
+        math.floor(low + (n_max - low) * (q - bottom) / (top - bottom) + _EPS) for q in quantiles
+    ]
+
+
+PROFILES: dict[str, Callable[..., list[int]]] = {
     "exponential": exponential_profile,
     "step": step_profile,
+    "pareto": pareto_profile,
 }
 
 
@@ -120,10 +169,18 @@ def class_counts(
     class_order: str = "index",
     seed: int = 0,
     total: int | None = None,
+    pareto_shape: float | None = None,
 ) -> list[int]:
-    """Per-class-index counts of the imbalanced subset; with `total`, scaled to sum to it."""
+    """Per-class-index counts of the imbalanced subset; with `total`, scaled to sum to it.
+    `pareto_shape` is the Pareto profile's alpha (default `PARETO_SHAPE`); other profiles
+    refuse it."""
     if profile not in PROFILES:
         raise UserError(f"unknown profile '{profile}'; valid: {', '.join(PROFILES)}")
+    if pareto_shape is not None and profile != "pareto":
+        raise UserError(
+            f"--pareto-shape applies to the pareto profile, not '{profile}'; add "
+            f"--profile pareto or drop --pareto-shape"
+        )
     if not ratio >= 1:
         raise UserError(f"imbalance ratio must be >= 1 (n_max / n_min), got {ratio:g}")
     if n_max < 1 or n_max > min(pool_counts):
@@ -131,7 +188,8 @@ def class_counts(
             f"n_max {n_max} must be between 1 and the smallest class of the train "
             f"pool ({min(pool_counts)}); lower --n-max"
         )
-    per_rank = PROFILES[profile](n_max, ratio, len(pool_counts))
+    shape = {} if pareto_shape is None else {"shape": pareto_shape}
+    per_rank = PROFILES[profile](n_max, ratio, len(pool_counts), **shape)
     ranks = class_ranks(len(pool_counts), class_order, seed)
     counts = [per_rank[ranks[c]] for c in range(len(pool_counts))]
     if total is not None:

@@ -31,7 +31,8 @@ class ImbalancedDataset(Dataset):
 
     Labels come from `labels` when given, else from the dataset's ``targets`` attribute
     (torchvision's CIFAR10, CIFAR100, ImageFolder, ...); they are class indices 0..C-1.
-    `n_max` defaults to the smallest class of `dataset`. ``indices`` are the kept items'
+    `n_max` defaults to the smallest class of `dataset`; `pareto_shape` is the ``pareto``
+    profile's alpha (default 6, ImageNet-LT's). ``indices`` are the kept items'
     positions in `dataset` (sorted), ``class_counts`` the kept images per class index.
     """
 
@@ -45,11 +46,13 @@ class ImbalancedDataset(Dataset):
         total: int | None = None,
         class_order: str = "index",
         labels: Sequence[int] | None = None,
+        pareto_shape: float | None = None,
     ) -> None:
         self.dataset = dataset
         targets = _labels(dataset, labels)
         pool = np.bincount(targets).tolist()
-        counts = class_counts(pool, ratio, n_max or min(pool), profile, class_order, seed, total)
+        n_max = n_max or min(pool)
+        counts = class_counts(pool, ratio, n_max, profile, class_order, seed, total, pareto_shape)
         self.indices: list[int] = subset_indices(targets, counts, seed).tolist()
         self.class_counts: list[int] = counts
         self.targets: list[int] = targets[self.indices].tolist()

@@ -22,7 +22,7 @@ def table_key(r: dict[str, Any]) -> tuple:
     return (
         r["dataset"],
         r.get("dataset_display") or r["dataset"],
-        r.get("profile", ""),
+        profile_name(r),
         c["imbalance"]["n_max"],
         c["imbalance"]["class_order"],
         c["imbalance"].get("total"),
@@ -34,6 +34,13 @@ def table_key(r: dict[str, Any]) -> tuple:
         c["preset"],
         *((name, c["data"][field]) for name, field in DATA_EXTRAS if c["data"].get(field)),
     )
+
+
+def profile_name(r: dict[str, Any]) -> str:
+    """The record's profile as tables name it, with the Pareto shape when it has one."""
+    shape = r["config"]["imbalance"].get("pareto_shape")
+    profile = r.get("profile", "")
+    return profile if shape is None else f"{profile} (shape {shape:g})"
 
 
 CONTROLS = ("supervised", "random")  # listed after the SSL methods, in this order
@@ -174,7 +181,8 @@ def versions(records: list[dict[str, Any]]) -> list[str]:
 def plot_name(key: tuple) -> str:
     """File name of a table's accuracy-vs-ratio plot."""
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:8]
-    return f"plots/{key[0]}-{key[2]}-{digest}.png"
+    profile = key[2].split(" ")[0]  # "pareto (shape 6)": the digest tells shapes apart
+    return f"plots/{key[0]}-{profile}-{digest}.png"
 
 
 def check_duplicates(records: Iterable[dict[str, Any]]) -> None:

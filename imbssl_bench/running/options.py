@@ -136,8 +136,11 @@ OPTIONS: tuple[GridOption, ...] = (
          panel=GRID, target="runtime.val_list"),
     _opt("dataset_label", str, 'How tables name the data, e.g. "CIFAR-10 (JPEG)".',
          panel=GRID, target="data.label"),
-    _opt("profile", str, "exponential | step (half the classes at n_max / rho).", panel=GRID,
-         target="imbalance.profile"),
+    _opt("profile", str, "exponential | step (half the classes at n_max / rho) | pareto "
+         "(ImageNet-LT's; see --pareto-shape).", panel=GRID, target="imbalance.profile"),
+    _opt("pareto_shape", float, "The pareto profile's shape alpha (> 0; default 6, "
+         "ImageNet-LT's): smaller puts fewer classes near n_max.", panel=GRID,
+         target="imbalance.pareto_shape"),
     _opt("same_size", bool, "Give every ratio the same number of images N (the smallest "
          "subset of the grid), keeping each profile's shape.", panel=GRID),
     _opt("total", int, "N for --same-size (implies it).", panel=GRID, minimum=1),
@@ -147,6 +150,9 @@ OPTIONS: tuple[GridOption, ...] = (
     _opt("probe_per_class", int, "Fit the probes on this many images per class of the "
          "balanced pool (one seeded draw for every run; default: the whole pool).",
          panel=GRID, target="eval.probe_per_class", minimum=1),
+    _opt("linear_backend", str, "Who fits the linear probe: auto (scikit-learn up to what it "
+         "fits in about a minute, torch beyond, on the GPU when there is one), sklearn, torch.",
+         panel=GRID, target="eval.linear_backend", to_config=lambda v: None if v == "auto" else v),
     # -- the setup: overrides of the preset
     _opt("preset", str, "tiny | quick | standard (default: tiny for digits, quick otherwise)."),
     _opt("epochs", int, "Pre-training epochs.", target="train.epochs", minimum=1),

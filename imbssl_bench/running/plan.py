@@ -29,8 +29,9 @@ from imbssl_bench.data import (
     open_dataset,
     probe_subset,
 )
+from imbssl_bench.data.imbalance import PARETO_SHAPE
 from imbssl_bench.errors import UserError
-from imbssl_bench.evaluation.probes.linear import C_GRID
+from imbssl_bench.evaluation.probes.linear import C_GRID, choose_backend
 from imbssl_bench.methods import get_method, method_plugin
 from imbssl_bench.methods.backbones import backbone_plugin, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
@@ -145,12 +146,15 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
     has_val = cfg.data.val_per_class or source.has_val
     if has_val and evaluation.linear_c_grid is None:  # C is chosen on val
         evaluation = dataclasses.replace(evaluation, linear_c_grid=C_GRID)
+    imbalance = cfg.imbalance
+    if imbalance.profile == "pareto" and imbalance.pareto_shape is None:
+        imbalance = dataclasses.replace(imbalance, pareto_shape=PARETO_SHAPE)
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(
             cfg.data, image_size=image_size, fingerprint=source.fingerprint() or None
         ),
-        imbalance=override(cfg.imbalance, n_max=cfg.imbalance.n_max or min(pool)),
+        imbalance=override(imbalance, n_max=imbalance.n_max or min(pool)),
         model=dataclasses.replace(
             cfg.model, stem=resolve_stem(cfg.model.backbone, cfg.model.stem, image_size)
         ),
@@ -225,7 +229,7 @@ def same_size_total(
     ratio is scaled to, so that imbalance is not confounded with data size."""
     n_max = imb.n_max or min(pool)
     return min(
-        sum(class_counts(pool, r, n_max, imb.profile, imb.class_order, s))
+        sum(class_counts(pool, r, n_max, imb.profile, imb.class_order, s, None, imb.pareto_shape))
         for r in ratios
         for s in seeds
     )
@@ -251,6 +255,7 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
         raise UserError(f"--lr {spec.lr} must be a finite number > 0")
     if spec.augment not in (None, "pil", "batched"):
         raise UserError(f"--augment must be pil or batched, not '{spec.augment}'")
+    choose_backend(spec.linear_backend, 0, 0)  # a clear error before any run
     base = template(spec)
     check_runtime(base, here)
     source = open_dataset(base)
@@ -291,7 +296,14 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
             split.counts(targets, len(pool))
             if split is not None
             else class_counts(
-                pool, imb.ratio, imb.n_max or 0, imb.profile, imb.class_order, cfg.seed, imb.total
+                pool,
+                imb.ratio,
+                imb.n_max or 0,
+                imb.profile,
+                imb.class_order,
+                cfg.seed,
+                imb.total,
+                imb.pareto_shape,
             )
         )
         path = record_path(out_dir, cfg.run_id())

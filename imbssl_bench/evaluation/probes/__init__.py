@@ -11,7 +11,14 @@ import numpy as np
 
 from imbssl_bench.config import EvalConfig
 from imbssl_bench.evaluation.probes.knn import knn_predict
-from imbssl_bench.evaluation.probes.linear import C_GRID, fit_linear, linear_predict, select_c
+from imbssl_bench.evaluation.probes.linear import (
+    C_GRID,
+    choose_backend,
+    fit_linear,
+    fit_probe,
+    linear_predict,
+    select_c,
+)
 from imbssl_bench.registry import Registry
 
 Split = tuple[np.ndarray, np.ndarray]  # features, labels
@@ -56,12 +63,14 @@ def linear(
     val: Split | None = None,
 ) -> ProbeOutput:
     """Logistic regression at ``cfg.linear_c``; with a validation split, at the C of
-    ``cfg.linear_c_grid`` that scores best on it."""
+    ``cfg.linear_c_grid`` that scores best on it; by scikit-learn or torch
+    (``cfg.linear_backend``, `choose_backend`)."""
+    backend = cfg.linear_backend
     if val is None:
-        model, info = fit_linear(train_x, train_y, cfg.linear_c, cfg.linear_max_iter, seed)
-        return ProbeOutput(model.predict(test_x), None, info)
+        fit = fit_probe(train_x, train_y, cfg.linear_c, cfg.linear_max_iter, seed, backend)
+        return ProbeOutput(fit[0].predict(test_x), None, fit[1])
     grid = cfg.linear_c_grid or C_GRID
-    model, info = select_c(train_x, train_y, *val, grid, cfg.linear_max_iter, seed)
+    model, info = select_c(train_x, train_y, *val, grid, cfg.linear_max_iter, seed, backend)
     return ProbeOutput(model.predict(test_x), model.predict(val[0]), info)
 
 
@@ -104,7 +113,9 @@ __all__ = [
     "Probe",
     "ProbeOutput",
     "balanced_shots",
+    "choose_backend",
     "fit_linear",
+    "fit_probe",
     "knn_predict",
     "linear_predict",
     "select_c",
