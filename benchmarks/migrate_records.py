@@ -61,7 +61,7 @@ Record = dict[str, Any]
 def _legacy_folder_fingerprint(root: str) -> str:
     """The image-folder fingerprint before 0.2.0: class names and per-class file counts."""
     ds = create_dataset("imagefolder", root)
-    test_counts = np.bincount(ds._test_files[1]).tolist()
+    test_counts = np.bincount(ds.load("streaming").test.targets.numpy()).tolist()
     blob = repr((ds.classes, ds.pool_counts(), test_counts))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

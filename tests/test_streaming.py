@@ -115,6 +115,9 @@ def test_the_ram_budget_chooses_streaming(tmp_path: Path, monkeypatch) -> None:
         ds.choose_storage(None)
     with pytest.raises(UserError, match="held in memory only"):
         create_dataset("digits").load("streaming")
+    monkeypatch.setenv(RAM_BUDGET_ENV, "inf")
+    with pytest.raises(UserError, match="not a size"):
+        ds.choose_storage(None)
 
 
 def write_lists(root: Path) -> tuple[Path, Path]:
@@ -149,6 +152,14 @@ def test_filelist_trains_and_checks_its_lists(cli, tmp_path: Path) -> None:
     broken.write_text(train.read_text() + "train/cat/extra.jpg three\n")
     bad = cli(*[str(broken) if a == str(train) else a for a in args])
     assert bad.code != 0 and f"{broken}:37: expected 'relative/path label'" in bad.err
+    missing = root / "missing.txt"
+    missing.write_text("train/ant/000.jpg 0\ntrain/bee/000.jpg 1\ntrain/cat/nope.jpg 2\n")
+    gone = cli(*[str(missing) if a == str(train) else a for a in args], "--dry-run")
+    assert gone.code != 0 and "train/cat/nope.jpg' (No such file or directory)" in gone.err
+    outside = root / "outside.txt"
+    outside.write_text("../elsewhere/a.jpg 0\n")
+    out_err = cli(*[str(outside) if a == str(train) else a for a in args], "--dry-run")
+    assert out_err.code != 0 and f"{outside}:1: '../elsewhere/a.jpg' must be a path" in out_err.err
     wrong = cli(*args[:5], "--dataset", "digits", "--train-list", str(train), "--dry-run")
     assert wrong.code != 0 and "--train-list is an option of dataset filelist" in wrong.err
 
@@ -158,15 +169,21 @@ def test_a_split_file_gives_its_exact_subset(cli, tmp_path: Path) -> None:
     from imbssl_bench.running.plan import plan_grid
     from tests.conftest import tiny_spec
 
-    picked = np.array([0, 3, 5, 40, 41, 42, 100, 800, 1000, 1200])
+    targets = create_dataset("digits").train_targets()
+    per_class = [4] * 5 + [2] * 5  # a step split, ratio 2
+    picked = np.sort(
+        np.concatenate([np.flatnonzero(targets == c)[:n] for c, n in enumerate(per_class)])
+    )
     split = tmp_path / "my_split.txt"
     split.write_text("# train indices\n" + "\n".join(map(str, picked[::-1])) + "\n")
-    (run,) = plan_grid(tiny_spec(split_file=str(split), ratios=(10.0,)), tmp_path / "out")
+    (run,) = plan_grid(tiny_spec(split_file=str(split), ratios=(2.0,)), tmp_path / "out")
     source = create_dataset("digits")
-    assert run.class_counts == np.bincount(source.train_targets()[picked], minlength=10).tolist()
+    assert run.class_counts == per_class and run.config.imbalance.profile == "split"
     assert run.config.data.split_name == "my_split" and len(run.config.data.split_hash) == 12
     np.testing.assert_array_equal(training_indices(run, source), picked)
-    other = plan_grid(tiny_spec(ratios=(10.0,)), tmp_path / "out")[0]
+    wrong = cli("run", "--method", "simsiam", "--ratios", "10", "--split-file", split, "--dry-run")
+    assert wrong.code != 0 and "has 4 to 2 images per class (ratio 2), not --ratios 10" in wrong.err
+    other = plan_grid(tiny_spec(ratios=(2.0,)), tmp_path / "out")[0]
     assert other.run_id != run.run_id
     split.write_text("3\n3\n")
     dup = cli("run", "--method", "simsiam", "--ratios", "10", "--split-file", split, "--dry-run")

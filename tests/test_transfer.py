@@ -3,6 +3,7 @@ records hold metrics.transfer.<target>, and the leaderboard adds an out-of-domai
 
 from pathlib import Path
 
+from imbssl_bench.config import RunConfig
 from imbssl_bench.reporting import leaderboard as lb
 from imbssl_bench.running.records import load_records
 from tests.conftest import TINY_FLAGS
@@ -48,3 +49,18 @@ def test_bad_transfer_targets_are_one_line_errors(cli) -> None:
         result = cli("run", "--method", "simsiam", "--ratios", "1", "--transfer", spec, "--dry-run")
         assert result.code != 0 and message in result.err, result.err
         assert len(result.err.strip().splitlines()) == 1
+
+
+def test_an_unreadable_target_is_recorded_and_the_rest_stays(cli, monkeypatch) -> None:
+    import imbssl_bench.evaluation.transfer as transfer
+
+    def broken(*args, **kwargs):
+        raise OSError("cannot read image 'x.jpg'")
+
+    monkeypatch.setattr(transfer, "transfer_metrics", broken)
+    targets = transfer.resolve_targets(["digits"])
+    cfg = RunConfig("simclr")
+    out = transfer.transfer_section(None, targets, cfg, 16, "cpu", {})  # type: ignore[arg-type]
+    assert out == {"digits": {"error": "OSError: cannot read image 'x.jpg'"}}
+    streaming = cli("run", "--method", "simsiam", "--ratios", "1", "--streaming", "--dry-run")
+    assert streaming.code != 0 and "held in memory only" in streaming.err

@@ -16,6 +16,8 @@ from imbssl_bench.errors import UserError
 
 def parse_classes(text: str, names: list[str]) -> list[int]:
     """Class indices from ``0-4``, ``0,2,5-7`` or class names (``cat,dog``), in that order.
+    Numbers are always positions in the class list (a record's ``class_names``), even where
+    the class folders are named by numbers.
 
     Examples:
         >>> parse_classes("0-2,cat", ["a", "b", "c", "cat"])
@@ -24,10 +26,10 @@ def parse_classes(text: str, names: list[str]) -> list[int]:
     picked: list[int] = []
     for token in (t.strip() for t in text.split(",")):
         low, dash, high = token.partition("-")
-        if token in names:
-            picked.append(names.index(token))
-        elif low.isdigit() and (not dash or high.isdigit()):
+        if low.isdigit() and (not dash or high.isdigit()):
             picked += range(int(low), int(high if dash else low) + 1)
+        elif token in names:
+            picked.append(names.index(token))
         else:
             picked = [-1]
             break

@@ -60,20 +60,21 @@ def per_file(
 ) -> list[tuple[int, Any]]:
     """(size, ``compute(file)``) of each of `files` under `folder`, in order, cached per file
     state in the folder's `kind` cache (JSON values; a cached value that is not `valid` is
-    computed again). Pass every file of the folder at once:
-    the cache keeps only the files of the last call."""
+    computed again). The cache keeps the files of every call (e.g. two lists over one
+    folder); a missing file is a `UserError` naming it."""
     cache_path = _cache_file(folder, kind)
     cached = _read_cache(cache_path)
     keys = [f.relative_to(folder).as_posix() for f in files]
-    stats = [_stat_key(os.stat(f)) for f in files]
+    stats = [_stat_key(_stat(f)) for f in files]
     pairs = zip(keys, stats, strict=True)
-    cache = {k: cached[k] for k, st in pairs if _hit(cached.get(k), st, valid)}
-    stale = [i for i, k in enumerate(keys) if k not in cache]
+    fresh = {k: cached[k] for k, st in pairs if _hit(cached.get(k), st, valid)}
+    stale = [i for i, k in enumerate(keys) if k not in fresh]
+    cache = {**cached, **fresh}  # other files of the folder (another list over it) stay
     with ThreadPoolExecutor(max_workers=8) as pool:
         values = pool.map(compute, [files[i] for i in stale], chunksize=64)
         for i, value in zip(stale, values, strict=True):
             cache[keys[i]] = [*stats[i], value]
-    if cache.keys() != cached.keys() or stale:
+    if stale:
         _write_cache(cache_path, cache)
     return [(st[0], cache[k][-1]) for k, st in zip(keys, stats, strict=True)]
 
@@ -81,6 +82,17 @@ def per_file(
 def file_hashes(folder: Path, files: list[Path]) -> list[tuple[int, str]]:
     """(size, blake2b hex digest) of each of `files` under `folder`, in order (`per_file`)."""
     return per_file(folder, files, _digest, "files", lambda v: isinstance(v, str))
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        from imbssl_bench.errors import UserError
+
+        raise UserError(
+            f"cannot read '{path}' ({exc.strerror}); check --data-root and that the file exists"
+        ) from None
 
 
 def _stat_key(st: os.stat_result) -> list[int]:

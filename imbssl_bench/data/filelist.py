@@ -39,7 +39,12 @@ def read_list(path: Path) -> tuple[list[str], np.ndarray]:
                 f"{path}:{number}: expected 'relative/path label' (label an integer >= 0), "
                 f"got '{line.strip()[:80]}'"
             )
-        files.append(name.strip())
+        name = name.strip()
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise UserError(
+                f"{path}:{number}: '{name}' must be a path relative to --data-root, inside it"
+            )
+        files.append(name)
         labels.append(int(label))
     if not files:
         raise UserError(f"the file list '{path}' lists no images")

@@ -10,6 +10,8 @@ the choice is not part of a run's identity; the record says which one ran.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from abc import abstractmethod
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +44,7 @@ def parse_bytes(text: str) -> int:
         value = float(t[: len(t) - len(unit)])
     except ValueError:
         value = -1.0
-    if value <= 0:
+    if not (math.isfinite(value) and value > 0):
         raise UserError(f"{RAM_BUDGET_ENV}='{text}' is not a size; write e.g. 8G or 512M")
     return int(value * _UNITS[unit])
 
@@ -162,7 +164,9 @@ class FileDataset(DatasetSource):
 
     @cached_property
     def _streamed(self) -> ImageData:
-        f = self._files
+        f = {
+            k: dataclasses.replace(s, native_size=self.native_size) for k, s in self._files.items()
+        }
         return ImageData(self.classes, f["train"], f["test"], f.get("val"))
 
     def _decode(self, split: FileSplit) -> ImageSplit:

@@ -4,8 +4,8 @@ kept on disk as files and decoded when read (`FileSplit`, any image sizes).
 Both give what training and evaluation need: one image at a time as PIL (`reader`, for the
 method's transform in DataLoader workers) and batches for frozen features (`batches`). The
 evaluation view of an image is the same for both: the shorter side resized to the image size
-(bilinear, antialiased) and the centre square cut out (`eval_tensor`), so a square image gives
-the same pixels from memory and from its file.
+(bilinear, antialiased) and the centre square cut out (`resize_center`); squares of one size are
+resized on the feature device from memory and from files alike, so they give the same pixels.
 """
 
 from __future__ import annotations
@@ -16,27 +16,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 
 def resize_center(x: Tensor, size: int) -> Tensor:
-    """Float images ``(B, 3, H, W)`` -> ``(B, 3, size, size)``: the shorter side resized to
-    `size` (bilinear, antialiased; untouched when it already is), then the centre square.
+    """Float images ``(..., 3, H, W)`` -> ``(..., 3, size, size)``: torchvision's resize of
+    the shorter side to `size` (bilinear, antialiased; untouched when it already is), then its
+    centre crop.
 
     Examples:
         >>> resize_center(torch.rand(2, 3, 40, 60), 20).shape
         torch.Size([2, 3, 20, 20])
     """
-    h, w = x.shape[-2:]
-    scale = size / min(h, w)
-    new = (max(size, round(h * scale)), max(size, round(w * scale)))
-    if new != (h, w):
-        x = F.interpolate(x, size=new, mode="bilinear", antialias=True, align_corners=False)
-    top, left = (new[0] - size) // 2, (new[1] - size) // 2
-    return x[..., top : top + size, left : left + size]
+    from torchvision.transforms.v2 import functional as TF
+
+    return TF.center_crop(TF.resize(x, [size], antialias=True), [size, size])
 
 
 def open_rgb(path: Path) -> Image.Image:
@@ -94,6 +90,7 @@ class FileSplit:
     root: Path
     files: tuple[str, ...]
     targets: Tensor
+    native_size: int | None = None  # the side of all images when they are squares of one size
 
     def __post_init__(self) -> None:
         if len(self.files) != len(self.targets):
@@ -104,9 +101,8 @@ class FileSplit:
 
     def subset(self, indices: np.ndarray) -> FileSplit:
         idx = np.asarray(indices, dtype=np.int64)
-        return FileSplit(
-            self.root, tuple(self.files[i] for i in idx), self.targets[torch.from_numpy(idx)]
-        )
+        files = tuple(self.files[i] for i in idx)
+        return FileSplit(self.root, files, self.targets[torch.from_numpy(idx)], self.native_size)
 
     def path(self, i: int) -> Path:
         return self.root / self.files[i]
@@ -116,13 +112,16 @@ class FileSplit:
         return _FileReader(self)
 
     def batches(self, batch_size: int, image_size: int, workers: int = 0) -> Iterator[Tensor]:
-        """Float batches ``(B, 3, image_size, image_size)`` in [0, 1] (`eval_tensor`), decoded
-        in `workers` DataLoader processes."""
+        """Batches decoded in `workers` DataLoader processes: squares of one size as uint8 at
+        that size (resized by `extract_features` on its device, as `ImageSplit`'s), other
+        images as float ``(B, 3, image_size, image_size)`` in [0, 1] (`eval_tensor`). The
+        loader has its own generator: reading features leaves the global RNG as it was."""
         loader = DataLoader(
-            _EvalImages(self, image_size),
+            _EvalImages(self, None if self.native_size else image_size),
             batch_size=batch_size,
             num_workers=workers,
             pin_memory=torch.cuda.is_available(),
+            generator=torch.Generator().manual_seed(0),
         )
         yield from loader
 
@@ -144,14 +143,19 @@ class _FileReader:
 
 
 class _EvalImages(Dataset):
-    def __init__(self, split: FileSplit, size: int) -> None:
+    """Image ``i`` as `eval_tensor` at `size`, or (None) as uint8 ``(3, H, W)`` unresized."""
+
+    def __init__(self, split: FileSplit, size: int | None) -> None:
         self.split, self.size = split, size
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int) -> Tensor:
-        return eval_tensor(open_rgb(self.split.path(i)), self.size)
+        image = open_rgb(self.split.path(i))
+        if self.size is None:
+            return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+        return eval_tensor(image, self.size)
 
 
 Split = ImageSplit | FileSplit

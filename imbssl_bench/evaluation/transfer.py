@@ -33,6 +33,11 @@ class TransferTarget:
     classes: str | None = None
 
     def open(self) -> DatasetSource:
+        if self.dataset == "filelist":
+            raise UserError(
+                "--transfer cannot read a filelist (its lists are the main dataset's options); "
+                "give the target as an imagefolder tree or another dataset"
+            )
         source = create_dataset(self.dataset, self.root)
         return class_subset(source, self.classes) if self.classes else source
 
@@ -105,28 +110,40 @@ def transfer_metrics(
     return {**out, "n_probe": len(pool), "n_test": len(data.test), "classes": len(data.classes)}
 
 
-def transfer_section(
-    backbone: nn.Module,
-    cfg: RunConfig,
-    image_size: int,
-    device: str | torch.device,
-    normalize: dict[str, list[float]],
-    stage: Callable[[str], None] = lambda _: None,
-) -> dict[str, Any]:
-    """``metrics.transfer``: each target of ``runtime.transfer`` on the data its run id
-    names (``eval.transfer``: the targets' fingerprints, planned)."""
+def planned_targets(cfg: RunConfig) -> dict[str, TransferTarget]:
+    """The run's --transfer targets, each on the data its run id names (``eval.transfer``:
+    their fingerprints, planned): checked before training, so a change costs no training."""
     planned = cfg.eval.transfer or {}
-    out = {}
-    for key, target in resolve_targets(cfg.runtime.transfer or ()).items():
+    targets = resolve_targets(cfg.runtime.transfer or ())
+    for key, target in targets.items():
         found = target.open().fingerprint() or None
         if key not in planned or found != planned[key]:
             raise UserError(
                 f"the --transfer data '{key}' changed since the grid was planned (fingerprint "
                 f"{found}, planned {planned.get(key)}); run the command again"
             )
+    return targets
+
+
+def transfer_section(
+    backbone: nn.Module,
+    targets: dict[str, TransferTarget],
+    cfg: RunConfig,
+    image_size: int,
+    device: str | torch.device,
+    normalize: dict[str, list[float]],
+    stage: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """``metrics.transfer``: each target's probes; a target that cannot be read or gives
+    non-finite features is ``{"error": ...}``, and the run's other results stay."""
+    out: dict[str, Any] = {}
+    for key, target in targets.items():
         stage(f"transfer {key}")
-        out[key] = transfer_metrics(
-            backbone, target, cfg.eval, image_size, device, cfg.seed, normalize,
-            cfg.runtime.num_workers,
-        )  # fmt: skip
+        try:
+            out[key] = transfer_metrics(
+                backbone, target, cfg.eval, image_size, device, cfg.seed, normalize,
+                cfg.runtime.num_workers,
+            )  # fmt: skip
+        except (OSError, FloatingPointError) as exc:
+            out[key] = {"error": f"{type(exc).__name__}: {exc}"}
     return out

@@ -13,7 +13,8 @@ def _top1(r: dict[str, Any], key: str, probe: str) -> float:
 
 
 def _has(r: dict[str, Any], key: str) -> bool:
-    return key in (r["metrics"].get("transfer") or {})
+    """Whether `r` has probe results on target `key` (not an error)."""
+    return "linear_top1" in (r["metrics"].get("transfer") or {}).get(key, {})
 
 
 def _gaps(records: list[dict[str, Any]], key: str, hi: float) -> list[float]:
@@ -30,8 +31,8 @@ def transfer_tables(
     rows: dict[tuple, list[dict[str, Any]]], names: dict[tuple, str], ratios: list[float]
 ) -> list[str]:
     """One table per transfer target found in the rows' records (nothing when none)."""
-    keys = sorted({k for recs in rows.values() for r in recs for k in r["metrics"].get(
-        "transfer") or {}})  # fmt: skip
+    found = {k for recs in rows.values() for r in recs for k in r["metrics"].get("transfer") or {}}
+    keys = sorted(k for k in found if any(_has(r, k) for recs in rows.values() for r in recs))
     lines: list[str] = []
     hi = ratios[-1]
     with_gap = ratios[0] == 1 and len(ratios) > 1

@@ -28,7 +28,7 @@ from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation.features import feature_device
 from imbssl_bench.evaluation.protocol import evaluate
-from imbssl_bench.evaluation.transfer import transfer_section
+from imbssl_bench.evaluation.transfer import planned_targets, transfer_section
 from imbssl_bench.methods import Method, create_method
 from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.progress import NullReporter, Reporter
@@ -77,6 +77,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     reporter.stage("loading data")
     source = open_dataset(cfg)
     data = run_data(run, source)
+    targets = planned_targets(cfg)
     t_data = time.perf_counter()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     image_size = cfg.data.image_size or source.image_size
@@ -121,9 +122,9 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         normalize=normalize,
         workers=cfg.runtime.num_workers,
     )
-    if cfg.eval.transfer:
+    if targets:
         metrics["transfer"] = transfer_section(
-            result.backbone, cfg, image_size, device, normalize, reporter.stage
+            result.backbone, targets, cfg, image_size, device, normalize, reporter.stage
         )
     t_end = time.perf_counter()
     return {

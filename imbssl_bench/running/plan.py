@@ -265,10 +265,12 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
     pool = np.bincount(targets[pool_idx], minlength=len(source.classes)).tolist()
     probe_subset(targets[pool_idx], base.eval.probe_per_class)  # a clear error before any run
     base = with_transfer(base, spec.transfer or ())
-    split = published_split(base, source, val_idx)
-    if split is not None:
+    split = published_split(base, source, val_idx, spec.ratios[0])
+    if split is not None:  # the subset is the file's: its profile is "split"
         base = override(
-            base, data=override(base.data, split_name=split.name, split_hash=split.hash)
+            base,
+            data=override(base.data, split_name=split.name, split_hash=split.hash),
+            imbalance=override(base.imbalance, profile="split"),
         )
     same_size = spec.same_size if spec.same_size is not None else spec.total is not None
     if same_size:
