@@ -25,6 +25,11 @@ Fix-ups:
   `base` variant computes it today (`random`: zeros). Records of other variants are left
   without one (their stages' split is not in older records): re-run them.
 
+- `add_digest` (0.2.0, issue 19): records carry a ``digest`` of their content, which
+  `write_record` computes and ``imbssl-bench leaderboard --validate`` checks. A record without
+  one gets the digest of its content as it is now. A record whose digest no longer matches was
+  edited after it was written: it is refused, never re-digested.
+
 To add a migration, write ``def fix(record, args) -> None`` that edits ``record["config"]``
 (or adds a section derived exactly from the record; raising `UserError` when it cannot), and
 append it to `FIXUPS`.
@@ -50,7 +55,7 @@ import numpy as np
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import create_dataset
 from imbssl_bench.errors import UserError
-from imbssl_bench.running.records import read_record, record_files, write_record
+from imbssl_bench.running.records import read_record, record_digest, record_files, write_record
 from imbssl_bench.training.checkpoints import CHECKPOINTS
 from imbssl_bench.training.weights import weights_path
 from imbssl_bench.variants.api import compute_section, stage_compute
@@ -113,10 +118,16 @@ def base_compute(record: Record, args: argparse.Namespace) -> None:
     record["compute"] = compute_section(spent, train, cfg, record["n_train"])
 
 
+def add_digest(record: Record, args: argparse.Namespace) -> None:
+    """A record without a digest gets one (`write_record` computes it when it writes)."""
+    record.setdefault("digest", "")
+
+
 FIXUPS: list[Callable[[Record, argparse.Namespace], None]] = [
     content_fingerprint,
     simsiam_proj_layers,
     base_compute,
+    add_digest,
 ]
 
 
@@ -124,6 +135,11 @@ def migrate(path: Path, args: argparse.Namespace) -> tuple[str, str] | None:
     """Apply the fix-ups to the record at `path` and rename it; (old id, new id), or None
     when the record is already current."""
     record = read_record(path)
+    if "digest" in record and record["digest"] != record_digest(record):
+        raise UserError(
+            f"record '{path}' does not match its digest: it was edited after it was written; "
+            "restore it (git checkout) or re-run it before migrating"
+        )
     before = json.dumps(record, sort_keys=True)
     for fix in FIXUPS:
         fix(record, args)

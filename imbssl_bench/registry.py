@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
 from imbssl_bench.errors import UserError
@@ -14,6 +14,13 @@ from imbssl_bench.errors import UserError
 T = TypeVar("T")
 
 DISTRIBUTION = "imbssl-bench"
+# The entry-point groups plugins register in, by kind (the rooms that load them import torch;
+# these names do not).
+GROUPS = {
+    "method": "imbssl_bench.methods",
+    "variant": "imbssl_bench.variants",
+    "backbone": "imbssl_bench.backbones",
+}
 
 
 def plugin_source(ep: EntryPoint, name: str) -> dict[str, str | None] | None:
@@ -27,6 +34,13 @@ def plugin_source(ep: EntryPoint, name: str) -> dict[str, str | None] | None:
         "dist": dist.name if dist else None,
         "version": dist.version if dist else None,
     }
+
+
+def builtin_names(kind: str) -> set[str]:
+    """The names imbssl-bench itself registers for plugin `kind` ("method", "variant",
+    "backbone"), read from its entry points without loading any of them."""
+    found = entry_points(group=GROUPS[kind])
+    return {ep.name for ep in found if plugin_source(ep, ep.name) is None}
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,26 @@ def test_base_records_get_the_compute_base_writes(migrate, tmp_path: Path) -> No
     assert (c["steps"], c["wall_s"], c["base_steps"]) == (epochs, 3.0, epochs)
     assert c["passes"] == c["base_passes"] == round(epochs * 9 / cfg.train.batch_size, 3)
     assert c["steps_vs_base"] == c["passes_vs_base"] == 1.0
+
+
+def test_a_record_gets_a_digest_and_a_tampered_one_is_refused(
+    migrate, tmp_path: Path, capsys
+) -> None:
+    from imbssl_bench.running.records import record_digest
+
+    fingerprint = create_dataset("digits").fingerprint()
+    cfg = RunConfig("simsiam", data=DataConfig(fingerprint=fingerprint))
+    path = _write(tmp_path, cfg)
+    record = json.loads(path.read_text())
+    del record["digest"]  # written before records had digests
+    path.write_text(json.dumps(record))
+    assert migrate(["--results", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*.json")  # its run id may change with the other fix-ups
+    migrated = read_record(path)
+    assert migrated["digest"] == record_digest(migrated)
+    assert migrated["metrics"] == record["metrics"]
+    migrated["metrics"]["knn_top1"] = 0.99  # edited by hand after it was written
+    path.write_text(json.dumps(migrated))
+    assert migrate(["--results", str(tmp_path)]) == 2
+    assert "does not match its digest" in capsys.readouterr().err
+    assert json.loads(path.read_text()) == migrated  # left as it was

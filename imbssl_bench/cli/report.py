@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from imbssl_bench.cli.app import app, err
 
@@ -24,11 +25,24 @@ def leaderboard(
             help="Exit 1 with a diff when --out is not what the records give; write nothing.",
         ),
     ] = False,
+    validate: Annotated[
+        bool,
+        typer.Option(
+            "--validate",
+            help="Check every record (schema, digest, run id vs config, accuracies in [0, 1], "
+            "duplicates, plugin versions): one line per problem naming its file, exit 1 if "
+            "any; write nothing.",
+        ),
+    ] = False,
 ) -> None:
-    """Turn records into a markdown leaderboard (or check that it is up to date)."""
+    """Turn records into a markdown leaderboard (or check that it is up to date, or that the
+    records are valid)."""
     from imbssl_bench.files import write_text_atomic
     from imbssl_bench.reporting import leaderboard as lb
 
+    if validate:
+        _validate(results)
+        return
     if check:
         diff = lb.check(results, out_file)
         if diff:
@@ -51,3 +65,17 @@ def leaderboard(
     for link in set(lb.plot_links(old)) - set(lb.plot_links(text)):  # tables that are gone
         (out_file.parent / link).unlink(missing_ok=True)
     err.print(f"wrote {out_file}" + (f" and {len(plots)} plot(s)" if plots else ""))
+
+
+def _validate(results: Path) -> None:
+    from imbssl_bench.reporting.validate import validate
+    from imbssl_bench.running.records import record_files
+
+    problems = validate(results)
+    for problem in problems:
+        err.print(f"[red]invalid:[/] {escape(problem)}", highlight=False)
+    n = len(record_files(results))
+    if problems:
+        err.print(f"{len(problems)} problem(s) in the {n} records under {results}/")
+        raise typer.Exit(1)
+    err.print(f"all {n} records under {results}/ are valid")

@@ -15,9 +15,9 @@ from torch import nn
 
 from imbssl_bench.config import TrainConfig
 from imbssl_bench.methods.base import Method, NoArgs
-from imbssl_bench.registry import PluginInfo, load_group, pick_plugin
+from imbssl_bench.registry import GROUPS, PluginInfo, load_group, pick_plugin
 
-GROUP = "imbssl_bench.methods"
+GROUP = GROUPS["method"]
 
 
 def _check(obj: Any, name: str) -> str | None:

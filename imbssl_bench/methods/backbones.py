@@ -15,11 +15,11 @@ import timm
 import torch.nn as nn
 
 from imbssl_bench.errors import UserError
-from imbssl_bench.registry import plugin_source
+from imbssl_bench.registry import GROUPS, plugin_source
 
 STEMS = ("auto", "cifar", "timm")
 SMALL_IMAGE = 64  # auto: images up to this size get the CIFAR stem
-GROUP = "imbssl_bench.backbones"
+GROUP = GROUPS["backbone"]
 
 
 @cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import Counter
@@ -56,8 +57,21 @@ def check_writable(folder: Path) -> None:
     (Path(folder) / ".write-check").unlink()
 
 
+def record_digest(record: dict[str, Any]) -> str:
+    """SHA-256 of the record's JSON (keys sorted, ``digest`` left out): `write_record` stores it,
+    so a record edited after the harness wrote it no longer matches (``leaderboard
+    --validate``). A check against slips and hand edits, not a signature: anyone can recompute
+    it."""
+    body = {k: v for k, v in record.items() if k != "digest"}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(_clean(record), indent=2, allow_nan=False) + "\n")
+    """Write `record` (JSON-safe, with its `record_digest`) atomically to `path`."""
+    clean = _clean(record)
+    clean["digest"] = record_digest(clean)
+    write_text_atomic(path, json.dumps(clean, indent=2, allow_nan=False) + "\n")
 
 
 def read_record(path: Path) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
-from imbssl_bench.registry import PluginInfo, load_group, pick_plugin
+from imbssl_bench.registry import GROUPS, PluginInfo, load_group, pick_plugin
 from imbssl_bench.training.trainer import fit
 from imbssl_bench.variants.api import (
     Compute,
@@ -29,7 +29,7 @@ from imbssl_bench.variants.api import (
     train_base,
 )
 
-GROUP = "imbssl_bench.variants"
+GROUP = GROUPS["variant"]
 
 
 def _check(obj: Any, name: str) -> str | None:
