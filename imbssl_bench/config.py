@@ -114,6 +114,10 @@ class RuntimeConfig:
     val_list: str | None = None
     split_file: str | None = None  # train indices or paths of a published subset
     transfer: tuple[str, ...] | None = None  # the --transfer targets as given (with roots)
+    logger: str = "csv"  # training logs under <out>/logs/<run_id>/: csv, tensorboard, wandb, none
+    # online kNN every N epochs of a stage (None: about 10 points; 0: off); it changes no
+    # number of the run, so it is not part of the run id (knn_top1_best records its schedule)
+    monitor_every: int | None = None
 
 
 # Options added after records were published: left out of the hash while unset, so the run ids

@@ -138,21 +138,26 @@ def spec(variant_args: dict | None = None, **kw: object):
 def test_base_trained_once_experts_start_from_it_take_their_steps_and_move(
     tmp_path: Path, monkeypatch
 ) -> None:
+    import imbssl_bench.variants.api as api
+
     calls, modules = [], []
-    real_fit = cd.fit
+    real_fit = api.fit
 
     def spy(module, split, cfg, *args, **kwargs):
+        if kwargs["checkpoint_dir"].parent.name != distilled_id:
+            return real_fit(module, split, cfg, *args, **kwargs)  # the base run's own stage
         state = {k: v.clone() for k, v in module.state_dict().items()}
         calls.append((type(module).__name__, isinstance(module, Method), state, len(split)))
         modules.append(module)
         return real_fit(module, split, cfg, *args, **kwargs)
 
-    monkeypatch.setattr(cd, "fit", spy)
+    monkeypatch.setattr(api, "fit", spy)  # every stage goes through PretrainContext.fit_stage
     # experts of several passes; supervised: at this scale (16 px, 0.4M parameters, ~8 steps
     # per expert) an SSL loss's fall is within the augmentation noise, while what is tested
     # here (the experts' stage trains) does not depend on the method
     plan = plan_grid(spec({"student_epochs": 1}, methods=("supervised",), epochs=3), tmp_path)
     assert [p.config.variant for p in plan] == ["base", "cluster-distill"]
+    distilled_id = plan[1].run_id
     assert plan[0].base_weights == plan[1].base_weights is not None
     base, distilled = run_grid(plan)
     assert base["status"] == distilled["status"] == "ok", distilled.get("error")
@@ -173,6 +178,13 @@ def test_base_trained_once_experts_start_from_it_take_their_steps_and_move(
     # the experts' budget: at least the base's steps / experts each, in whole passes
     budget = -(-d["base"]["steps"] // len(d["experts"]))
     assert d["expert_budget"]["steps_each"] == budget
+    # the online kNN watches the student (the result), not the experts; the log has every stage
+    monitor = distilled["metrics"]["knn_monitor"]
+    assert monitor["stage"] == "student" and list(monitor["curves"]) == ["student"]
+    log = (tmp_path / "logs" / distilled["run_id"] / "metrics.csv").read_text()
+    stages = {line.split(",")[log.splitlines()[0].split(",").index("stage")] for line in
+              log.splitlines()[1:]}  # fmt: skip
+    assert stages == {"student", *(f"expert-{k}" for k in range(len(d["experts"])))}
     for row in d["experts"]:
         passes = even_batch_count(row["images"], min(64, row["images"]))
         assert row["batch_size"] == -(-row["images"] // passes)

@@ -3,6 +3,7 @@ the same command, and a NaN loss gives a failed record while the grid goes on.""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ from imbssl_bench.envinfo import code_label
 from imbssl_bench.methods import create_method
 from imbssl_bench.methods.backbones import create_backbone
 from imbssl_bench.progress import NullReporter
-from imbssl_bench.running.execute import checkpoint_dir
+from imbssl_bench.running.execute import checkpoint_dir, log_dir
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.training.callbacks import FiniteLoss
@@ -106,6 +107,13 @@ def test_a_failed_run_keeps_its_checkpoint_and_the_retry_resumes_it(
     assert ok["train"]["trained_by"] == [code_label()]  # one code, two processes
     assert len(notes.lines) == 1 and "resumed from its checkpoint after epoch 1/2" in notes.lines[0]
     assert not (tmp_path / "checkpoints").exists()  # deleted with the ok record, folder and all
+    # the log appended: each epoch and step once (the failed attempt's epoch-2 rows dropped)
+    with (log_dir(run) / "metrics.csv").open(newline="") as f:
+        log = list(csv.DictReader(f))
+    assert [r["epoch"] for r in log if r["train_loss_epoch"]] == ["0", "1"]
+    steps = [int(r["step"]) for r in log if r["train_loss_step"]]
+    assert steps == list(range(ok["train"]["steps"]))
+    assert [e for e, _ in ok["metrics"]["knn_curve"]] == [1, 2]  # epoch 1's from the checkpoint
 
 
 def test_a_nan_loss_fails_its_run_and_the_grid_goes_on(tmp_path: Path, toy_plugin: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from imbssl_bench.data.splitfile import read_split_file
 from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation.features import feature_device
+from imbssl_bench.evaluation.monitor import MonitorData, OnlineKNN, curve_metrics
 from imbssl_bench.evaluation.protocol import evaluate
 from imbssl_bench.evaluation.transfer import planned_targets, transfer_section
 from imbssl_bench.methods import Method, create_method
@@ -35,6 +37,8 @@ from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.running.plan import PlannedRun
 from imbssl_bench.running.records import SCHEMA, write_record
 from imbssl_bench.training.checkpoints import CHECKPOINTS, discard
+from imbssl_bench.training.logs import LOGS, RunLogging
+from imbssl_bench.training.trainer import StageObservers
 from imbssl_bench.variants import PretrainContext, get_variant
 from imbssl_bench.variants.api import compute_section
 
@@ -90,6 +94,8 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
 
     method = make_method()
     normalize = method.input_normalization(image_size)  # evaluation sees inputs as training
+    monitors: dict[str, OnlineKNN] = {}
+    observe = observers(run, data, len(source.classes), image_size, normalize, monitors)
     result = get_variant(cfg.variant).pretrain(
         PretrainContext(
             cfg,
@@ -101,6 +107,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
             run.base_weights,
             checkpoint_dir(run),
             run.matched_to,
+            observe,
         )
     )
     t_train = time.perf_counter()
@@ -122,6 +129,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         normalize=normalize,
         workers=cfg.runtime.num_workers,
     )
+    metrics.update(curve_metrics(monitors))
     if targets:
         metrics["transfer"] = transfer_section(
             result.backbone, targets, cfg, image_size, device, normalize, reporter.stage
@@ -147,6 +155,33 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "finished_at": _now(),
         "env": collect_env(device, cfg.plugins),
     }
+
+
+def observers(
+    run: PlannedRun,
+    data: RunData,
+    num_classes: int,
+    image_size: int,
+    normalize: dict[str, list[float]],
+    monitors: dict[str, OnlineKNN],
+) -> Callable[[str, bool], StageObservers]:
+    """What watches each training stage of `run`: its loggers (``<out>/logs/<run_id>/``) and,
+    unless ``--monitor-every 0``, an online kNN (kept in `monitors` by stage)."""
+    cfg = run.config
+    kind = cfg.runtime.logger
+    logging = None if kind == "none" else RunLogging(kind, log_dir(run), run.run_id)
+    every = cfg.runtime.monitor_every
+    monitor = None
+    if every != 0:
+        monitor = MonitorData.of(data.pool, data.test, num_classes, image_size, normalize=normalize)
+
+    def observe(stage: str, monitored: bool) -> StageObservers:
+        if monitor is None or not monitored:
+            return StageObservers(stage, logging)
+        monitors[stage] = OnlineKNN(monitor, every)
+        return StageObservers(stage, logging, (monitors[stage],))
+
+    return observe
 
 
 @dataclass(frozen=True)
@@ -221,6 +256,11 @@ def failed_record(run: PlannedRun, exc: BaseException, wall_s: float) -> dict[st
         "finished_at": _now(),
         "env": collect_env(feature_device(run.config.runtime.accelerator), run.config.plugins),
     }
+
+
+def log_dir(run: PlannedRun) -> Path:
+    """The run's training logs (``metrics.csv``, TensorBoard or W&B files), beside its record."""
+    return run.path.parent / LOGS / run.run_id
 
 
 def checkpoint_dir(run: PlannedRun) -> Path:

@@ -190,6 +190,13 @@ OPTIONS: tuple[GridOption, ...] = (
          target="runtime.sync_batchnorm"),
     _opt("num_workers", int, "DataLoader workers.", panel=RUNTIME, target="runtime.num_workers",
          minimum=0),
+    _opt("logger", str, "Training logs under <out>/logs/<run_id>/: csv (metrics.csv, the "
+         "default), tensorboard or wandb (optional extras), none.", panel=RUNTIME,
+         target="runtime.logger"),
+    _opt("monitor_every", int, "Online kNN of the backbone every N epochs of a stage, on a small "
+         "balanced bank and test share (default: about 10 points per stage; 0: off); the "
+         "record gets metrics.knn_curve and knn_top1_best.", panel=RUNTIME,
+         target="runtime.monitor_every", minimum=0),
     _opt("streaming", bool, "Decode images from their files in the DataLoader workers "
          "(--streaming) or once into memory (--in-memory); default: in memory when they are "
          "squares of one size within the RAM budget ($IMBSSL_BENCH_RAM_BUDGET, default half "

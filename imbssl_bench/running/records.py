@@ -153,8 +153,8 @@ def other_versions(paths: list[Path], current: str) -> Counter[str]:
 
 
 # The harness's own folders beside the records: epoch checkpoints (with a worker's run.json, kept
-# by a failed run for --retry-failed), kept base weights, slurm logs. Never records.
-WORK_FOLDERS = ("checkpoints", "weights", "slurm")
+# by a failed run for --retry-failed), kept base weights, slurm logs, training logs. Never records.
+WORK_FOLDERS = ("checkpoints", "weights", "slurm", "logs")
 
 
 def record_files(results_dir: Path) -> list[Path]:

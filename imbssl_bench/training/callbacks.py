@@ -132,3 +132,14 @@ class FiniteLoss(pl.Callback):
             f"step {step + 1} (of {int(trainer.estimated_stepping_batches)}); lower --lr, or "
             "try --precision 32-true"
         )
+
+
+class LogLearningRate(pl.Callback):
+    """The learning rate of every step, logged with the loss (``lr``)."""
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        if lr is not None:
+            pl_module.log("lr", float(lr), on_step=True, on_epoch=False, batch_size=1)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import Logger
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import Split
@@ -20,6 +21,7 @@ from imbssl_bench.progress import NullReporter, Reporter, ReporterCallback
 from imbssl_bench.training.callbacks import (
     FiniteLoss,
     FrozenGradients,
+    LogLearningRate,
     RankAugmentation,
     StageStats,
 )
@@ -30,6 +32,7 @@ from imbssl_bench.training.loaders import (
     global_batch_size,
     train_data,
 )
+from imbssl_bench.training.logs import RunLogging, check_logger
 
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -49,6 +52,19 @@ class TrainStats:
     trained_by: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class StageObservers:
+    """What watches one training stage: the run's loggers (`RunLogging`, None: no logs) and
+    callbacks that observe without changing the training (the online kNN)."""
+
+    stage: str
+    logging: RunLogging | None = None
+    callbacks: tuple[pl.Callback, ...] = ()
+
+    def loggers(self, resumed_epochs: int) -> list[Logger]:
+        return self.logging.loggers(self.stage, resumed_epochs) if self.logging else []
+
+
 def make_trainer(
     cfg: RunConfig,
     epochs: int,
@@ -56,8 +72,9 @@ def make_trainer(
     max_steps: int = -1,
     checkpoint_dir: Path | None = None,
     shares_batches: bool = False,
+    loggers: Sequence[Logger] = (),
 ) -> pl.Trainer:
-    """A quiet Trainer: no logger or bars (progress goes to a `Reporter`); with
+    """A quiet Trainer: no bars (progress goes to a `Reporter`), `loggers` only; with
     `checkpoint_dir`, an atomic ``last.ckpt`` there after every epoch. `shares_batches`: the
     data gives each DDP process its slice of each batch itself (no DistributedSampler)."""
     saving = [epoch_checkpoints(checkpoint_dir)] if checkpoint_dir is not None else []
@@ -71,7 +88,7 @@ def make_trainer(
         sync_batchnorm=cfg.runtime.sync_batchnorm,
         use_distributed_sampler=not shares_batches and cfg.train.augment != "batched",
         precision=cfg.train.precision,  # type: ignore[arg-type]
-        logger=False,
+        logger=list(loggers) or False,
         enable_checkpointing=bool(saving),
         plugins=[AtomicCheckpointIO()] if saving else None,
         enable_progress_bar=False,
@@ -91,6 +108,7 @@ def check_runtime(cfg: RunConfig, here: bool = True) -> None:
             f"--batch-size {cfg.train.batch_size} is the global batch and must divide among "
             f"{cfg.world_size} training processes (--devices x --num-nodes)"
         )
+    check_logger(cfg.runtime.logger, here)
     if not here:
         return
     on_cpu = cfg.runtime.accelerator == "cpu" or (
@@ -129,13 +147,16 @@ def fit(
     callbacks: Sequence[pl.Callback] = (),
     checkpoint_dir: Path | None = None,
     drop_last: bool = True,
+    observers: StageObservers | None = None,
 ) -> TrainStats:
     """Train `method` (a `Method`, or any LightningModule with `build_transform(image_size)`,
     such as a variant's wrapper) on `split` for the config's epochs and return stats. With
     `checkpoint_dir`, a ``last.ckpt`` there is resumed and rewritten after every epoch.
     Batches of the config's size capped by the subset's, the last partial one dropped; with
     ``drop_last=False`` every image in every epoch (all but ``n % processes`` under DDP), in
-    `EvenBatches` of at most that size (`TrainStats.batch_size`: the largest of them)."""
+    `EvenBatches` of at most that size (`TrainStats.batch_size`: the largest of them).
+    `observers`: the stage's loggers (a resumed stage's logs keep its finished epochs) and
+    watching callbacks."""
     reporter = reporter or NullReporter()
     epochs = cfg.train.epochs
     data = train_data(split, method, cfg, image_size, drop_last)
@@ -145,12 +166,16 @@ def fit(
         reporter.note(f"resumed from its checkpoint after epoch {resumed_from}/{epochs} ({resume})")
     start = time.perf_counter()
     stage = StageStats(start)
+    observers = observers or StageObservers("train")
+    loggers = observers.loggers(resumed_from or 0)
+    watching = [*observers.callbacks, *([LogLearningRate()] if loggers else [])]
     trainer = make_trainer(
         cfg,
         epochs,
-        [ReporterCallback(reporter), FiniteLoss(), stage, *callbacks],
+        [ReporterCallback(reporter), FiniteLoss(), stage, *callbacks, *watching],
         checkpoint_dir=checkpoint_dir,
         shares_batches=not drop_last,
+        loggers=loggers,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")

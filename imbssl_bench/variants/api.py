@@ -15,7 +15,7 @@ from imbssl_bench.config import RunConfig, make_args
 from imbssl_bench.data import Split
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
-from imbssl_bench.training.trainer import fit
+from imbssl_bench.training.trainer import StageObservers, TrainStats, fit
 from imbssl_bench.training.weights import load_weights, save_weights
 
 
@@ -30,10 +30,39 @@ class PretrainContext:
     base_weights: Path | None = None  # where the `base` run of this config keeps its weights
     checkpoints: Path | None = None  # the run's folder of per-stage `last.ckpt` (resume)
     matched_to: tuple[str, ...] = ()  # `matched`: the run ids of the grid whose compute it matches
+    # the runner's loggers and online kNN for a stage: (stage, monitored) -> observers
+    observe: Callable[[str, bool], StageObservers] | None = None
 
     def stage_dir(self, stage: str) -> Path | None:
         """Where the training stage `stage` keeps its epoch checkpoint."""
         return self.checkpoints / stage if self.checkpoints is not None else None
+
+    def fit_stage(
+        self,
+        stage: str,
+        module: Any,
+        split: Split | None = None,
+        config: RunConfig | None = None,
+        callbacks: tuple[Any, ...] = (),
+        drop_last: bool = True,
+        monitored: bool = True,
+    ) -> TrainStats:
+        """`fit` one training stage named `stage` (its checkpoints resume it, the run's
+        loggers log it, and the online kNN watches it unless not `monitored`, e.g. the
+        experts of cluster-distill): `module` on `split` (default: the subset) with `config`
+        (default: the run's)."""
+        observers = self.observe(stage, monitored) if self.observe else None
+        return fit(
+            module,
+            self.subset if split is None else split,
+            config or self.config,
+            self.image_size,
+            self.reporter,
+            callbacks=list(callbacks),
+            checkpoint_dir=self.stage_dir(stage),
+            drop_last=drop_last,
+            observers=observers,
+        )
 
 
 @dataclass(frozen=True)
@@ -157,16 +186,7 @@ def train_base(ctx: PretrainContext) -> tuple[dict[str, Any], bool]:
         ctx.method.load_state_dict(saved["state_dict"])
         return saved["train"], True
     ctx.reporter.stage("pre-training")
-    stats = asdict(
-        fit(
-            ctx.method,
-            ctx.subset,
-            ctx.config,
-            ctx.image_size,
-            ctx.reporter,
-            checkpoint_dir=ctx.stage_dir("base"),
-        )
-    )
+    stats = asdict(ctx.fit_stage("base", ctx.method))
     if path is not None and rank_zero_only.rank == 0:
         save_weights(path, {"state_dict": ctx.method.state_dict(), "train": stats})
     return stats, False

@@ -14,7 +14,6 @@ from typing import Any
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.training.trainer import fit
 from imbssl_bench.variants.api import (
     PretrainContext,
     PretrainResult,
@@ -74,14 +73,8 @@ def _matched(ctx: PretrainContext) -> PretrainResult:
     if args.matched_epochs is None:
         raise ValueError("matched needs a resolved matched_epochs (see grid.match_compute)")
     ctx.reporter.stage("pre-training")
-    stats = fit(
-        ctx.method,
-        ctx.subset,
-        dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=args.matched_epochs)),
-        ctx.image_size,
-        ctx.reporter,
-        checkpoint_dir=ctx.stage_dir("matched"),
-    )
+    longer = dataclasses.replace(cfg.train, epochs=args.matched_epochs)
+    stats = ctx.fit_stage("matched", ctx.method, config=dataclasses.replace(cfg, train=longer))
     achieved = round(args.matched_epochs / cfg.train.epochs, 4)
     matched = {"factor": args.matched_factor, "epochs": args.matched_epochs, "achieved": achieved}
     return PretrainResult(

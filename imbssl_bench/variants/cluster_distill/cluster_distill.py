@@ -38,7 +38,6 @@ from imbssl_bench.evaluation.features import extract_features, feature_device
 from imbssl_bench.training.callbacks import EpochLosses
 from imbssl_bench.training.distributed import from_rank_zero
 from imbssl_bench.training.loaders import even_batch_count
-from imbssl_bench.training.trainer import fit
 from imbssl_bench.variants.api import (
     Compute,
     PretrainContext,
@@ -182,15 +181,14 @@ def _train_expert(
     n = len(members)
     per_pass = even_batch_count(n, min(cfg.train.batch_size, n), 2 * cfg.world_size)
     losses = EpochLosses()
-    stats = fit(
+    stats = ctx.fit_stage(
+        f"expert-{k}",
         expert,
         ctx.subset.subset(members),
         _with_epochs(cfg, math.ceil(budget / per_pass)),
-        ctx.image_size,
-        ctx.reporter,
-        callbacks=[losses],
-        checkpoint_dir=ctx.stage_dir(f"expert-{k}"),
+        callbacks=(losses,),
         drop_last=False,
+        monitored=False,  # an expert sees one cluster: its kNN says little, and costs time
     )
     row = {
         "images": n,
@@ -248,14 +246,7 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
     module = DistillStudent(student, experts, torch.as_tensor(assign), a.distill_weight)
     if a.adapter == "none":
         module.adapters.requires_grad_(False)
-    stats = fit(
-        module,
-        ctx.subset,
-        _with_epochs(cfg, a.student_epochs or 1),
-        ctx.image_size,
-        ctx.reporter,
-        checkpoint_dir=ctx.stage_dir("student"),
-    )
+    stats = ctx.fit_stage("student", module, config=_with_epochs(cfg, a.student_epochs or 1))
 
     batch = cfg.train.batch_size
     base = stage_compute(SimpleNamespace(**base_stats), batch)

@@ -34,7 +34,7 @@ from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation.features import extract_features, feature_device
 from imbssl_bench.methods import Method
 from imbssl_bench.training.distributed import from_rank_zero
-from imbssl_bench.training.trainer import TrainStats, fit
+from imbssl_bench.training.trainer import TrainStats
 from imbssl_bench.variants.api import (
     PretrainContext,
     PretrainResult,
@@ -237,15 +237,7 @@ def _train_sam(
     ctx: PretrainContext, module: SAMModule, stage: str, callbacks: list[pl.Callback]
 ) -> TrainStats:
     ctx.reporter.stage("pre-training")
-    return fit(
-        module,
-        ctx.subset,
-        ctx.config,
-        ctx.image_size,
-        ctx.reporter,
-        callbacks=callbacks,
-        checkpoint_dir=ctx.stage_dir(stage),
-    )
+    return ctx.fit_stage(stage, module, callbacks=tuple(callbacks))
 
 
 def _offline_rwsam(ctx: PretrainContext, args: RwSAMArgs) -> PretrainResult:

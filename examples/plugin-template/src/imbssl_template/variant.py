@@ -13,7 +13,6 @@ from imbssl_bench.variants import (
     PretrainContext,
     PretrainResult,
     Variant,
-    fit,
     stage_compute,
     total_compute,
 )
@@ -36,16 +35,7 @@ def pretrain(ctx: PretrainContext) -> PretrainResult:
     stages = []
     for cycle in range(args.cycles):
         ctx.reporter.stage(f"pre-training, cycle {cycle + 1}/{args.cycles}")
-        stages.append(
-            fit(
-                ctx.method,
-                ctx.subset,
-                ctx.config,
-                ctx.image_size,
-                ctx.reporter,
-                checkpoint_dir=ctx.stage_dir(f"cycle-{cycle}"),
-            )
-        )
+        stages.append(ctx.fit_stage(f"cycle-{cycle}", ctx.method))  # resumed, logged, watched
     last = dataclasses.asdict(stages[-1])
     train = {
         **last,
