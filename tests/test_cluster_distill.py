@@ -217,7 +217,8 @@ def test_reusing_the_base_changes_nothing_and_only_a_grid_with_base_keeps_weight
     assert alone.base_weights is None
     (first,) = run_grid([alone])
     assert first["status"] == "ok" and first["diagnostics"]["base_reused"] is False
-    assert sorted(p.name for p in (tmp_path / "alone").iterdir()) == [f"{alone.run_id}.json"]
+    kept = sorted(p.name for p in (tmp_path / "alone").iterdir())
+    assert kept == [f"{alone.run_id}.json", "logs"]  # no weights, no checkpoints; the logs stay
     _, second = run_grid(plan_grid(spec(), tmp_path / "both"))
     assert second["run_id"] == first["run_id"] and second["diagnostics"]["base_reused"] is True
     assert second["metrics"]["linear_top1"] == first["metrics"]["linear_top1"]

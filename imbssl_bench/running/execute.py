@@ -39,7 +39,7 @@ from imbssl_bench.running.records import SCHEMA, write_record
 from imbssl_bench.training.checkpoints import CHECKPOINTS, discard
 from imbssl_bench.training.logs import LOGS, RunLogging
 from imbssl_bench.training.trainer import StageObservers
-from imbssl_bench.variants import PretrainContext, get_variant
+from imbssl_bench.variants import PretrainContext, PretrainResult, get_variant
 from imbssl_bench.variants.api import compute_section
 
 
@@ -86,30 +86,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     image_size = cfg.data.image_size or source.image_size
 
-    def make_method() -> Method:
-        backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem, image_size=image_size)
-        return create_method(
-            cfg.method, backbone, dim, cfg.method_args, cfg.train, len(source.classes)
-        )
-
-    method = make_method()
-    normalize = method.input_normalization(image_size)  # evaluation sees inputs as training
-    monitors: dict[str, OnlineKNN] = {}
-    observe = observers(run, data, len(source.classes), image_size, normalize, monitors)
-    result = get_variant(cfg.variant).pretrain(
-        PretrainContext(
-            cfg,
-            method,
-            data.subset,
-            image_size,
-            reporter,
-            make_method,
-            run.base_weights,
-            checkpoint_dir(run),
-            run.matched_to,
-            observe,
-        )
-    )
+    result, normalize, monitors = _pretrain(run, source, data, image_size, reporter)
     t_train = time.perf_counter()
     if rank_zero_only.rank != 0:  # the other DDP processes are done
         return None
@@ -155,6 +132,38 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "finished_at": _now(),
         "env": collect_env(device, cfg.plugins),
     }
+
+
+def _pretrain(
+    run: PlannedRun, source: DatasetSource, data: RunData, image_size: int, reporter: Reporter
+) -> tuple[PretrainResult, dict[str, list[float]], dict[str, OnlineKNN]]:
+    """Build the method and let the run's variant pre-train it; returns the variant's result,
+    the input normalisation (evaluation sees inputs as training did) and the stage monitors."""
+    cfg = run.config
+
+    def make_method() -> Method:
+        backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem, image_size=image_size)
+        return create_method(
+            cfg.method, backbone, dim, cfg.method_args, cfg.train, len(source.classes)
+        )
+
+    method = make_method()
+    normalize = method.input_normalization(image_size)
+    monitors: dict[str, OnlineKNN] = {}
+    observe = observers(run, data, len(source.classes), image_size, normalize, monitors)
+    context = PretrainContext(
+        cfg,
+        method,
+        data.subset,
+        image_size,
+        reporter,
+        make_method,
+        run.base_weights,
+        checkpoint_dir(run),
+        run.matched_to,
+        observe,
+    )
+    return get_variant(cfg.variant).pretrain(context), normalize, monitors
 
 
 def observers(
