@@ -232,11 +232,7 @@ def test_workflows_are_yaml_and_call_the_script() -> None:
     yaml = pytest.importorskip("yaml")
     flows = ROOT / ".github" / "workflows"
     board = yaml.safe_load((flows / "leaderboard.yml").read_text())
-    runs = [
-        step.get("run", "")
-        for job in board["jobs"].values()
-        for step in job["steps"]
-    ]
+    runs = [step.get("run", "") for job in board["jobs"].values() for step in job["steps"]]
     for step in ("install", "review", "publish --push"):
         assert f"python scripts/leaderboard_ci.py {step}" in runs
     assert board["jobs"]["publish"]["permissions"] == {"contents": "write"}
