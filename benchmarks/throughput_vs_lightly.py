@@ -11,7 +11,9 @@ Usage:
         [--stem timm] [--batch-size 128] [--steps 20] [--warmup 5] [--repeats 3]
         [--harness-workers 0] [--lightly-workers N] [--precision 32-true|bf16-mixed]
         [--lightly-precision P (default: --precision)]
-        [--augment batched|pil] [--channels-last]
+        [--augment batched|pil] [--channels-last] [--gpu-util]
+`--gpu-util` (CUDA): the GPU's mean utilisation while each side runs (torch.cuda.utilization,
+sampled every 0.1 s), and which bounds it: compute (GPU busy >= 80%) or data / host.
 Run nothing else meanwhile: two torch processes on one machine slow each other.
 """
 
@@ -21,7 +23,9 @@ import argparse
 import json
 import os
 import statistics
+import threading
 import time
+from collections.abc import Callable
 
 import torch
 from lightly.loss import NTXentLoss
@@ -97,6 +101,48 @@ def lightly_loop(a: argparse.Namespace, device: torch.device) -> float:
     return a.steps * a.batch_size / (time.perf_counter() - start)
 
 
+class GpuBusy:
+    """The GPU's utilisation (%) sampled every `every` s in a thread while the block runs."""
+
+    def __init__(self, every: float = 0.1) -> None:
+        self.every, self.samples = every, []  # type: ignore[var-annotated]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append(torch.cuda.utilization())
+
+    def __enter__(self) -> GpuBusy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float | None:
+        return round(statistics.mean(self.samples), 1) if self.samples else None
+
+
+def bound(busy: float | None) -> str | None:
+    """What limits a side: compute when the GPU is busy >= 80% of the time, else data / host."""
+    if busy is None:
+        return None
+    return "compute" if busy >= 80 else "data / host (the GPU waits)"
+
+
+def timed(measure: Callable[[], float], util: list[float | None], watch: bool) -> float:
+    """`measure()`, and (`watch`) the GPU's mean utilisation meanwhile appended to `util`."""
+    if not watch:
+        return measure()
+    with GpuBusy() as busy:
+        value = measure()
+    util.append(busy.mean)
+    return value
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", default="resnet18")
@@ -112,6 +158,7 @@ def main() -> None:
     p.add_argument("--lightly-precision", help="the plain loop's: 32-true or bf16-mixed")
     p.add_argument("--augment", default="batched", choices=["batched", "pil"])
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--gpu-util", action="store_true", help="GPU utilisation per side (CUDA)")
     a = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     settings = ThroughputSettings(
@@ -128,10 +175,16 @@ def main() -> None:
         channels_last=a.channels_last,
     )
     harness, lightly = [], []
+    watch = a.gpu_util and device.type == "cuda"
+    util: dict[str, list[float | None]] = {"harness": [], "lightly": []}
     for _ in range(a.repeats):
-        harness.append(measure_throughput(settings)["images_per_s"])
-        lightly.append(lightly_loop(a, device))
+        harness.append(timed(lambda: measure_throughput(settings)["images_per_s"],
+                             util["harness"], watch))  # fmt: skip
+        lightly.append(timed(lambda: lightly_loop(a, device), util["lightly"], watch))
     h, lo = statistics.median(harness), statistics.median(lightly)
+    busy = {side: statistics.median(v) if v and None not in v else None for side, v in util.items()}
+    gpu = {f"gpu_busy_{s}": b for s, b in busy.items()} if watch else {}
+    gpu |= {f"bound_{s}": bound(b) for s, b in busy.items()} if watch else {}
     print(
         json.dumps(
             {
@@ -140,6 +193,7 @@ def main() -> None:
                 "median_harness": round(h, 1),
                 "median_lightly": round(lo, 1),
                 "ratio": round(h / lo, 3),
+                **gpu,
                 "settings": vars(a),
                 "device": str(device),
                 "torch_threads": torch.get_num_threads(),

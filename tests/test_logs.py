@@ -43,6 +43,8 @@ def test_a_run_logs_its_losses_and_its_knn_curve(cli, tmp_path: Path) -> None:
     assert [round(float(r["knn_top1"]), 4) for r in monitored] == [t for _, t in m["knn_curve"]]
     assert m["knn_monitor"]["stage"] == "base" and m["knn_monitor"]["every"] == 1
     assert m["knn_monitor"]["bank_images"] == 1000  # 100 per class of the probe pool
+    losses = [[int(r["epoch"]) + 1, round(float(r["train_loss_epoch"]), 5)] for r in per_epoch]
+    assert m["loss_curve"] == losses  # the record's loss per epoch is the log's
 
 
 def test_watching_changes_no_number(cli, tmp_path: Path) -> None:
@@ -53,6 +55,7 @@ def test_watching_changes_no_number(cli, tmp_path: Path) -> None:
         assert watched["metrics"][key] == plain["metrics"][key], key
     assert watched["train"]["final_loss"] == plain["train"]["final_loss"]
     assert "knn_curve" not in plain["metrics"] and not (tmp_path / "b" / "logs").exists()
+    assert plain["metrics"]["loss_curve"] == watched["metrics"]["loss_curve"]  # kept unwatched
 
 
 def test_a_resumed_stage_keeps_the_rows_of_its_finished_epochs(tmp_path: Path) -> None:

@@ -25,6 +25,14 @@ def leaderboard(
             help="Exit 1 with a diff when --out is not what the records give; write nothing.",
         ),
     ] = False,
+    knn: Annotated[
+        str,
+        typer.Option(
+            "--knn",
+            help="kNN cells: final (the final-epoch probe on the whole test set) or best (the "
+            "best online kNN over epochs, Lightly's convention; runs without a curve left out).",
+        ),
+    ] = "final",
     validate: Annotated[
         bool,
         typer.Option(
@@ -44,24 +52,27 @@ def leaderboard(
         _validate(results)
         return
     if check:
-        diff = lb.check(results, out_file)
+        diff = lb.check(results, out_file, knn)
         if diff:
             sys.stdout.write(diff)
+            again = "" if knn == "final" else f" --knn {knn}"
             err.print(
                 f"[red]{out_file} is stale[/]: regenerate it with `imbssl-bench "
-                f"leaderboard --results {results} --out {out_file}` and commit it"
+                f"leaderboard --results {results} --out {out_file}{again}` and commit it"
             )
             raise typer.Exit(1)
         err.print(f"{out_file} is up to date with {results}/")
         return
+    from imbssl_bench.reporting.curves import write_curve_plots
     from imbssl_bench.reporting.plots import write_plots
     from imbssl_bench.running.records import load_records
 
     records = load_records(results)
     old = out_file.read_text() if out_file.is_file() else ""
-    text = lb.render(records)
+    text = lb.render(records, knn)
     write_text_atomic(out_file, text)
-    plots = write_plots(records, out_file.parent)
+    plots = write_plots(lb.shown(records, knn), out_file.parent)
+    plots += write_curve_plots(lb.shown(records, knn), out_file.parent)
     for link in set(lb.plot_links(old)) - set(lb.plot_links(text)):  # tables that are gone
         (out_file.parent / link).unlink(missing_ok=True)
     err.print(f"wrote {out_file}" + (f" and {len(plots)} plot(s)" if plots else ""))

@@ -1,9 +1,10 @@
-"""Online kNN while a stage trains: the backbone's weighted-kNN top-1 (the kNN probe, faiss) on a
-small balanced bank of the probe pool and a balanced share of the test split, every few epochs
-and after the last. Lightly's CIFAR-10 benchmark reports the best such kNN over epochs;
-solo-learn shows the curve. The curve is saved in the stage's checkpoints (a resumed stage keeps
-its points), and computing it draws no random number and leaves the backbone's mode and
-statistics as they were, so a monitored run trains exactly as an unmonitored one.
+"""A stage's curves while it trains: its mean loss after every epoch and the online kNN, the
+backbone's weighted-kNN top-1 (the kNN probe, faiss) on a small balanced bank of the probe pool
+and a balanced share of the test split, every few epochs and after the last. Lightly's CIFAR-10
+benchmark reports the best such kNN over epochs; solo-learn shows the curve. The curves are
+saved in the stage's checkpoints (a resumed stage keeps its points), and computing them draws
+no random number and leaves the backbone's mode and statistics as they were, so a monitored
+run trains exactly as an unmonitored one.
 """
 
 from __future__ import annotations
@@ -78,24 +79,29 @@ def trained_backbone(module: pl.LightningModule) -> nn.Module | None:
     return method.backbone if isinstance(method, Method) else None
 
 
-class OnlineKNN(pl.Callback):
-    """Every `every` epochs (None: about `POINTS` per stage) and after the last: the kNN top-1,
-    appended to `curve` as ``[epoch, top1]`` and logged as ``knn_top1`` with the collapse
-    metric; rank 0 only."""
+class StageCurves(pl.Callback):
+    """The stage's curves: its mean loss after every epoch (`losses`, ``[epoch, loss]``) and,
+    with `data`, every `every` epochs (None: about `POINTS` per stage) and after the last, the
+    kNN top-1 (`curve`, ``[epoch, top1]``), logged as ``knn_top1`` with the collapse metric;
+    rank 0 only."""
 
-    def __init__(self, data: MonitorData, every: int | None = None) -> None:
+    def __init__(self, data: MonitorData | None, every: int | None = None) -> None:
         self.data, self.requested = data, every
         self.every = every or 1
         self.curve: list[list[float]] = []
+        self.losses: list[list[float]] = []
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.every = resolve_every(int(trainer.max_epochs or 1), self.requested)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
+        loss = trainer.callback_metrics.get("train_loss_epoch")
+        if loss is not None:
+            self.losses.append([epoch, round(float(loss), 5)])
         backbone = trained_backbone(pl_module)
         due = epoch % self.every == 0 or epoch == trainer.max_epochs
-        if not due or backbone is None or trainer.global_rank != 0:
+        if self.data is None or not due or backbone is None or trainer.global_rank != 0:
             return
         top1, spread = self.data.top1(backbone, pl_module.device)
         self.curve.append([epoch, round(top1, 4)])
@@ -104,22 +110,27 @@ class OnlineKNN(pl.Callback):
             pl_module.log(name, value, on_step=False, on_epoch=True, rank_zero_only=True)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"curve": self.curve}
+        return {"curve": self.curve, "losses": self.losses}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.curve = [list(p) for p in state_dict.get("curve", [])]
+        self.losses = [list(p) for p in state_dict.get("losses", [])]
 
 
-def curve_metrics(monitors: dict[str, OnlineKNN]) -> dict[str, Any]:
-    """The record's ``knn_curve`` (the last monitored stage's: the one that made the final
-    backbone), ``knn_top1_best`` over it and ``knn_monitor`` (settings, every stage's curve);
-    empty when nothing was monitored."""
+def curve_metrics(monitors: dict[str, StageCurves]) -> dict[str, Any]:
+    """The record's curves of the last watched stage (the one that made the final backbone):
+    ``loss_curve`` and, when monitored, ``knn_curve``, ``knn_top1_best`` over it and
+    ``knn_monitor`` (settings, every stage's kNN curve); empty when no stage trained."""
+    trained = [stage for stage, m in monitors.items() if m.losses]
+    out: dict[str, Any] = {"loss_curve": monitors[trained[-1]].losses} if trained else {}
     curves = {stage: m.curve for stage, m in monitors.items() if m.curve}
     if not curves:
-        return {}
+        return out
     stage = list(curves)[-1]
     data = monitors[stage].data
+    assert data is not None
     return {
+        **out,
         "knn_curve": curves[stage],
         "knn_top1_best": max(top1 for _, top1 in curves[stage]),
         "knn_monitor": {

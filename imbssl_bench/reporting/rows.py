@@ -14,6 +14,7 @@ from imbssl_bench.errors import UserError
 from imbssl_bench.running.records import record_version
 
 DATA_EXTRAS = (("classes", "classes"), ("split", "split_name"))  # in a table's key when set
+ONLINE_KNN = "online_knn"  # a record's monitor schedule in the leaderboard's --knn best view
 
 
 def table_key(r: dict[str, Any]) -> tuple:
@@ -33,7 +34,16 @@ def table_key(r: dict[str, Any]) -> tuple:
         c["data"]["image_size"],
         c["preset"],
         *((name, c["data"][field]) for name, field in DATA_EXTRAS if c["data"].get(field)),
+        *_online_knn_label(r),
     )
+
+
+def _online_knn_label(r: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    knn = r.get(ONLINE_KNN)
+    if knn is None:
+        return ()
+    shares = f"{knn['bank']} bank / {knn['test']} test images"
+    return (("kNN", f"the best online kNN over epochs ({shares})"),)
 
 
 def profile_name(r: dict[str, Any]) -> str:
@@ -50,6 +60,8 @@ def _identity(r: dict[str, Any]) -> dict[str, Any]:
     """The run identity of record `r` without its seed and ratio: what one row shares."""
     d = RunConfig.from_dict(r["config"]).identity()
     del d["seed"], d["imbalance"]["ratio"]
+    if ONLINE_KNN in r:  # --knn best: runs monitored on other schedules are other rows
+        d["online_knn_every"] = r[ONLINE_KNN]["every"]
     return d
 
 

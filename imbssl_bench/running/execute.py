@@ -28,7 +28,7 @@ from imbssl_bench.data.splitfile import read_split_file
 from imbssl_bench.envinfo import collect_env, peak_memory, reset_peak_memory
 from imbssl_bench.errors import UserError
 from imbssl_bench.evaluation.features import feature_device
-from imbssl_bench.evaluation.monitor import MonitorData, OnlineKNN, curve_metrics
+from imbssl_bench.evaluation.monitor import MonitorData, StageCurves, curve_metrics
 from imbssl_bench.evaluation.protocol import evaluate
 from imbssl_bench.evaluation.transfer import planned_targets, transfer_section
 from imbssl_bench.methods import Method, create_method
@@ -136,7 +136,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
 
 def _pretrain(
     run: PlannedRun, source: DatasetSource, data: RunData, image_size: int, reporter: Reporter
-) -> tuple[PretrainResult, dict[str, list[float]], dict[str, OnlineKNN]]:
+) -> tuple[PretrainResult, dict[str, list[float]], dict[str, StageCurves]]:
     """Build the method and let the run's variant pre-train it; returns the variant's result,
     the input normalisation (evaluation sees inputs as training did) and the stage monitors."""
     cfg = run.config
@@ -149,7 +149,7 @@ def _pretrain(
 
     method = make_method()
     normalize = method.input_normalization(image_size)
-    monitors: dict[str, OnlineKNN] = {}
+    monitors: dict[str, StageCurves] = {}
     observe = observers(run, data, len(source.classes), image_size, normalize, monitors)
     context = PretrainContext(
         cfg,
@@ -172,10 +172,11 @@ def observers(
     num_classes: int,
     image_size: int,
     normalize: dict[str, list[float]],
-    monitors: dict[str, OnlineKNN],
+    monitors: dict[str, StageCurves],
 ) -> Callable[[str, bool], StageObservers]:
-    """What watches each training stage of `run`: its loggers (``<out>/logs/<run_id>/``) and,
-    unless ``--monitor-every 0``, an online kNN (kept in `monitors` by stage)."""
+    """What watches each training stage of `run`: its loggers (``<out>/logs/<run_id>/``) and
+    its curves (kept in `monitors` by stage): the loss per epoch and, unless
+    ``--monitor-every 0``, the online kNN."""
     cfg = run.config
     kind = cfg.runtime.logger
     logging = None if kind == "none" else RunLogging(kind, log_dir(run), run.run_id)
@@ -185,9 +186,9 @@ def observers(
         monitor = MonitorData.of(data.pool, data.test, num_classes, image_size, normalize=normalize)
 
     def observe(stage: str, monitored: bool) -> StageObservers:
-        if monitor is None or not monitored:
+        if not monitored:
             return StageObservers(stage, logging)
-        monitors[stage] = OnlineKNN(monitor, every)
+        monitors[stage] = StageCurves(monitor, every)  # the loss curve even without the kNN
         return StageObservers(stage, logging, (monitors[stage],))
 
     return observe
