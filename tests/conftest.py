@@ -76,6 +76,31 @@ def _hash_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ[CACHE_ENV] = old
 
 
+WATCHED_FLAGS = [
+    "--method",
+    "simsiam",
+    "--ratios",
+    "10",
+    "--dataset",
+    "digits",
+    *TINY_FLAGS,
+    "--epochs",
+    "4",
+]  # fmt: skip  (the default monitor: every epoch of 4)
+
+
+@pytest.fixture(scope="session")
+def watched_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One digits run with the default logger and online kNN, shared by the tests that only
+    read it (its folder, with the record and ``logs/``, and its record)."""
+    import json
+
+    out = tmp_path_factory.mktemp("watched")
+    assert main(["run", *WATCHED_FLAGS, "--out", str(out)]) == 0
+    (path,) = out.glob("*.json")
+    return out, json.loads(path.read_text())
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from imbssl_bench.training.logs import StageCSVLogger
-from tests.conftest import TINY_FLAGS
+from tests.conftest import WATCHED_FLAGS
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -20,16 +20,15 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 
 def run_digits(cli, out: Path, *flags: str) -> dict:
-    res = cli("run", "--method", "simsiam", "--ratios", "10", "--dataset", "digits",
-              *TINY_FLAGS, "--epochs", "4", "--out", out, *flags)  # fmt: skip
+    res = cli("run", *WATCHED_FLAGS, "--out", out, *flags)
     assert res.code == 0, res.err
     (path,) = out.glob("*.json")
     return json.loads(path.read_text())
 
 
-def test_a_run_logs_its_losses_and_its_knn_curve(cli, tmp_path: Path) -> None:
-    record = run_digits(cli, tmp_path)
-    log = rows(tmp_path / "logs" / record["run_id"] / "metrics.csv")
+def test_a_run_logs_its_losses_and_its_knn_curve(watched_run) -> None:
+    out, record = watched_run
+    log = rows(out / "logs" / record["run_id"] / "metrics.csv")
     per_epoch = [r for r in log if r["train_loss_epoch"]]
     assert [int(r["epoch"]) for r in per_epoch] == [0, 1, 2, 3]
     assert {r["stage"] for r in log} == {"base"}
@@ -47,8 +46,8 @@ def test_a_run_logs_its_losses_and_its_knn_curve(cli, tmp_path: Path) -> None:
     assert m["loss_curve"] == losses  # the record's loss per epoch is the log's
 
 
-def test_watching_changes_no_number(cli, tmp_path: Path) -> None:
-    watched = run_digits(cli, tmp_path / "a", "--monitor-every", "1")
+def test_watching_changes_no_number(cli, watched_run, tmp_path: Path) -> None:
+    watched = watched_run[1]  # the default monitor: every epoch of its 4
     plain = run_digits(cli, tmp_path / "b", "--monitor-every", "0", "--logger", "none")
     assert watched["run_id"] == plain["run_id"]  # the same experiment
     for key in ("linear_top1", "knn_top1", "fewshot_top1", "per_class_acc"):

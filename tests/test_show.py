@@ -4,55 +4,43 @@ curves, also while it trains (from its log); the leaderboard draws one curves pl
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from imbssl_bench.cli import main
 from imbssl_bench.reporting import leaderboard as lb
 from imbssl_bench.reporting.curves import mean_curve, write_curve_plots
 from imbssl_bench.reporting.show import log_curves
-from tests.conftest import TINY_FLAGS
 from tests.test_leaderboard import RECORDS, record
-
-
-@pytest.fixture(scope="module")
-def watched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """One digits run of 3 epochs, its online kNN every epoch: its folder and record."""
-    out = tmp_path_factory.mktemp("watched")
-    args = ["run", "--method", "simclr", "--ratios", "10", "--dataset", "digits", *TINY_FLAGS,
-            "--epochs", "3", "--monitor-every", "1", "--out", str(out)]  # fmt: skip
-    assert main(args) == 0
-    (path,) = out.glob("*.json")
-    return out, json.loads(path.read_text())
 
 
 def is_png(path: Path) -> bool:
     return path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 5000
 
 
-def test_show_lists_the_runs_and_draws_their_curves(cli, watched, tmp_path: Path) -> None:
-    out, record = watched
+def test_show_lists_the_runs_and_draws_their_curves(cli, watched_run, tmp_path: Path) -> None:
+    out, record = watched_run
     res = cli("show", out, "--plots", tmp_path)
     assert res.code == 0, res.err
     (line,) = res.out.splitlines()
     m = record["metrics"]
     assert line.startswith(record["run_id"]) and "  ok  " in line
     assert f"linear {100 * m['linear_top1']:.1f}" in line
-    assert f"best online kNN {100 * m['knn_top1_best']:.1f}" in line and "@3" in line
+    assert f"best online kNN {100 * m['knn_top1_best']:.1f}" in line and "@4" in line
     assert is_png(tmp_path / f"{record['run_id']}.png")
     one = cli("show", out, "--run", record["run_id"][:20], "--plots", tmp_path)
     assert one.code == 0, one.err
-    assert "simclr + base, digits" in one.out and "3 epochs x batch" in one.out
-    loss = ", ".join(f"{e}: {v:.4g}" for e, v in m["loss_curve"])
+    assert "simsiam + base, digits" in one.out and "4 epochs x batch" in one.out
+    logged = log_curves(out / "logs" / record["run_id"] / "metrics.csv")["loss_curve"]["base"]
+    assert [e for e, _ in logged] == [e for e, _ in m["loss_curve"]]  # show reads the log
+    loss = ", ".join(f"{e}: {v:.4g}" for e, v in logged)
     assert f"loss, stage base, by epoch: {loss}" in one.out
 
 
-def test_show_follows_a_run_without_a_record_from_its_log(cli, watched, tmp_path: Path) -> None:
+def test_show_follows_a_run_without_a_record_from_its_log(cli, watched_run, tmp_path: Path) -> None:
     """A run still training has only its log: show reads the curves from it."""
-    out, record = watched
+    out, record = watched_run
     shutil.copytree(out / "logs", tmp_path / "results" / "logs")
     res = cli("show", tmp_path / "results", "--run", record["run_id"])
     assert res.code == 0, res.err
@@ -62,8 +50,8 @@ def test_show_follows_a_run_without_a_record_from_its_log(cli, watched, tmp_path
     assert is_png(tmp_path / "results" / "curves" / f"{record['run_id']}.png")
 
 
-def test_show_refuses_an_unknown_run_and_a_missing_folder(cli, watched, tmp_path: Path) -> None:
-    out, _ = watched
+def test_show_refuses_an_unknown_run_and_a_missing_folder(cli, watched_run, tmp_path: Path) -> None:
+    out, _ = watched_run
     res = cli("show", out, "--run", "nope")
     assert res.code == 2 and "--run 'nope' is not a run" in res.err and "Traceback" not in res.err
     res = cli("show", tmp_path / "missing")
