@@ -11,11 +11,13 @@
 
     python benchmarks/gpu_check.py [--out gpu_check.json] [--data .gpu/cifar10-subset.zip]
         [--parts tests,throughput,simclr] [--epochs 10] [--batch-size 512] [--steps 30]
-        [--repeats 3] [--workers N] [--part-timeout-s 300] [--dry-run]
+        [--repeats 3] [--workers N] [--part-timeout-s 300] [--budget-s 480] [--dry-run]
 
 `--dry-run` writes the plan (each part's command) and runs nothing. Without CUDA it writes a
-JSON saying so and exits 1. A part that fails is recorded with its exit code and the end of its
-output; the others still run. Exit 0 only when every part ran and every test passed.
+JSON saying so and exits 1. The JSON is rewritten after every part, so a kill keeps the parts
+that finished; all parts share ``--budget-s``. A part that fails is recorded with its exit code
+and the end of its output; the others still run. Exit 0 only when every part ran and every
+test passed (none skipped).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +53,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--part-timeout-s", type=int, default=300)
+    p.add_argument("--budget-s", type=int, default=480, help="all parts together")
     p.add_argument("--dry-run", action="store_true", help="write the plan, run nothing")
     a = p.parse_args(argv)
     a.parts = [x.strip() for x in a.parts.split(",") if x.strip()]
     unknown = [x for x in a.parts if x not in PARTS]
     if unknown or not a.parts:
         p.error(f"--parts takes {', '.join(PARTS)}, not '{','.join(unknown) or a.parts}'")
-    for name in ("epochs", "batch_size", "steps", "repeats", "workers", "part_timeout_s"):
+    for name in ("epochs", "batch_size", "steps", "repeats", "workers", "part_timeout_s",
+                 "budget_s"):  # fmt: skip
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return a
@@ -174,30 +179,48 @@ def simclr_result(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_all(a: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Every requested part, in order; a failed part is recorded and the next one runs."""
+def read_part(part: str, work: Path, stdout: str) -> dict[str, Any]:
+    """What a finished part's files and output say."""
+    if part == "tests":
+        return junit_counts(work / "gpu-tests.xml")
+    if part == "throughput":
+        return json.loads(stdout)
+    return simclr_result(work / "run")
+
+
+def run_all(
+    a: argparse.Namespace, work: Path, report: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Every requested part, in order, each within what is left of ``--budget-s``; a failed
+    part is recorded and the next one runs; `report` gets the parts after each."""
     parts: dict[str, Any] = {}
+    deadline = time.monotonic() + a.budget_s
     for part, command in commands(a, work).items():
-        if part == "simclr":
-            try:
-                data = unpack(a.data, work / "data")
-            except (FileNotFoundError, zipfile.BadZipFile) as exc:
-                parts[part] = {"exit_code": None, "error": str(exc)}
-                continue
-        result, stdout = run_part(command, a.part_timeout_s)
-        if part == "tests" and (work / "gpu-tests.xml").is_file():
-            result |= junit_counts(work / "gpu-tests.xml")
-        elif part == "throughput" and result["exit_code"] == 0:
-            result |= json.loads(stdout)
-        elif part == "simclr" and result["exit_code"] in (0, 1):
-            result |= {"data": data, **simclr_result(work / "run")}
-        parts[part] = result
+        left = int(deadline - time.monotonic())
+        if left < 10:
+            parts[part] = {"exit_code": None, "error": f"not run: --budget-s {a.budget_s} spent"}
+            continue
+        try:
+            data = unpack(a.data, work / "data") if part == "simclr" else None
+        except (OSError, zipfile.BadZipFile) as exc:
+            parts[part] = {"exit_code": None, "error": str(exc)}
+            continue
+        result, stdout = run_part(command, min(a.part_timeout_s, left))
+        try:
+            result |= read_part(part, work, stdout)
+        except Exception as exc:  # whatever broke, the JSON says so
+            result["read_error"] = f"{type(exc).__name__}: {exc}"
+        parts[part] = {**result, **({"data": data} if data else {})}
+        if report:
+            report(parts)
     return parts
 
 
-def passed(parts: dict[str, Any]) -> bool:
-    ran = all(p.get("exit_code") == 0 for p in parts.values())
-    return ran and not parts.get("tests", {}).get("failed")
+def passed(parts: dict[str, Any], cuda: bool = True) -> bool:
+    """Every part ran and read, no test failed and (on CUDA) none was skipped."""
+    ran = all(p.get("exit_code") == 0 and "read_error" not in p for p in parts.values())
+    tests = parts.get("tests", {})
+    return ran and not tests.get("failed") and not (cuda and tests.get("skipped"))
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -220,8 +243,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no CUDA device; wrote {a.out}", file=sys.stderr)
         return 1
     start = time.perf_counter()
+
+    def save(parts: dict[str, Any]) -> None:  # after every part: a kill keeps the finished
+        write_json(
+            a.out, {**report, "parts": parts, "wall_s": round(time.perf_counter() - start, 1)}
+        )
+
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
-        report["parts"] = run_all(a, Path(tmp))
+        report["parts"] = run_all(a, Path(tmp), save)
     report["wall_s"] = round(time.perf_counter() - start, 1)
     report["passed"] = passed(report["parts"])
     write_json(a.out, report)

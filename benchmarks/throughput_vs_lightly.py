@@ -184,6 +184,7 @@ def main() -> None:
     h, lo = statistics.median(harness), statistics.median(lightly)
     busy = {side: statistics.median(v) if v and None not in v else None for side, v in util.items()}
     gpu = {f"gpu_busy_{s}": b for s, b in busy.items()} if watch else {}
+    gpu |= {"gpu_busy_covers": "each side's whole call: set-up and warm-up too"} if watch else {}
     gpu |= {f"bound_{s}": bound(b) for s, b in busy.items()} if watch else {}
     print(
         json.dumps(

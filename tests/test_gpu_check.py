@@ -63,7 +63,9 @@ def test_the_tests_part_runs_pytest_and_counts_from_its_junit_xml(tmp_path: Path
     t = parts["tests"]
     assert t["exit_code"] == 0, t.get("output_tail")
     assert t["passed"] + t["skipped"] == 4 and t["failures"] == 0 and t["failed"] == []
-    assert gpu_check.passed(parts)
+    assert gpu_check.passed(parts, cuda=t["passed"] == 4)
+    if t["skipped"]:  # on a CUDA machine, skipped GPU tests fail the check
+        assert not gpu_check.passed(parts, cuda=True)
 
 
 def test_failures_are_named_and_a_failed_part_fails_the_check(tmp_path: Path) -> None:
@@ -78,6 +80,7 @@ def test_failures_are_named_and_a_failed_part_fails_the_check(tmp_path: Path) ->
                       "failed": ["b: assert 1 == 2"]}  # fmt: skip
     assert not gpu_check.passed({"tests": {"exit_code": 1, **counts}})
     assert not gpu_check.passed({"simclr": {"exit_code": None, "error": "no data"}})
+    assert not gpu_check.passed({"throughput": {"exit_code": 0, "read_error": "ValueError: x"}})
 
 
 def test_the_simclr_part_reads_its_data_and_its_record(tmp_path: Path) -> None:

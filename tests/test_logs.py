@@ -43,7 +43,15 @@ def test_a_run_logs_its_losses_and_its_knn_curve(watched_run) -> None:
     assert m["knn_monitor"]["stage"] == "base" and m["knn_monitor"]["every"] == 1
     assert m["knn_monitor"]["bank_images"] == 1000  # 100 per class of the probe pool
     losses = [[int(r["epoch"]) + 1, round(float(r["train_loss_epoch"]), 5)] for r in per_epoch]
-    assert m["loss_curve"] == losses  # the record's loss per epoch is the log's
+    assert m["loss_curve"] == losses and m["loss_stage"] == "base"  # the log's, per epoch
+
+
+def test_curves_resume_from_checkpoints_of_earlier_versions() -> None:
+    """Lightning keys a callback's checkpointed state by its `state_key`: the curves keep the
+    key they were saved under before the callback was renamed (OnlineKNN)."""
+    from imbssl_bench.evaluation.monitor import StageCurves
+
+    assert StageCurves(None).state_key == "OnlineKNN"
 
 
 def test_watching_changes_no_number(cli, watched_run, tmp_path: Path) -> None:

@@ -114,6 +114,7 @@ def test_a_failed_run_keeps_its_checkpoint_and_the_retry_resumes_it(
     steps = [int(r["step"]) for r in log if r["train_loss_step"]]
     assert steps == list(range(ok["train"]["steps"]))
     assert [e for e, _ in ok["metrics"]["knn_curve"]] == [1, 2]  # epoch 1's from the checkpoint
+    assert [e for e, _ in ok["metrics"]["loss_curve"]] == [1, 2]  # so is its loss
 
 
 def test_a_nan_loss_fails_its_run_and_the_grid_goes_on(tmp_path: Path, toy_plugin: str) -> None:

@@ -5,6 +5,8 @@ curves, also while it trains (from its log); the leaderboard draws one curves pl
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from imbssl_bench.reporting import leaderboard as lb
 from imbssl_bench.reporting.curves import mean_curve, write_curve_plots
 from imbssl_bench.reporting.show import log_curves
 from tests.test_leaderboard import RECORDS, record
+from tests.test_leaderboard_ci import BLOCKER
 
 
 def is_png(path: Path) -> bool:
@@ -48,6 +51,16 @@ def test_show_follows_a_run_without_a_record_from_its_log(cli, watched_run, tmp_
     knn = ", ".join(f"{e}: {100 * v:.4g}" for e, v in record["metrics"]["knn_curve"])
     assert f"online kNN (%), stage base, by epoch: {knn}" in res.out
     assert is_png(tmp_path / "results" / "curves" / f"{record['run_id']}.png")
+
+
+def test_show_needs_no_torch(watched_run, tmp_path: Path) -> None:
+    """Watching a run from another shell: `show` imports no training library."""
+    out, record = watched_run
+    for args in ([], ["--run", record["run_id"]]):
+        cmd = [sys.executable, "-c", BLOCKER, "show", str(out), "--plots", str(tmp_path), *args]
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+    assert is_png(tmp_path / f"{record['run_id']}.png")
 
 
 def test_show_refuses_an_unknown_run_and_a_missing_folder(cli, watched_run, tmp_path: Path) -> None:

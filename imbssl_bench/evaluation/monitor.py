@@ -99,15 +99,21 @@ class StageCurves(pl.Callback):
         loss = trainer.callback_metrics.get("train_loss_epoch")
         if loss is not None:
             self.losses.append([epoch, round(float(loss), 5)])
+        if self.data is None:  # --monitor-every 0: the loss curve only
+            return
         backbone = trained_backbone(pl_module)
         due = epoch % self.every == 0 or epoch == trainer.max_epochs
-        if self.data is None or not due or backbone is None or trainer.global_rank != 0:
+        if not due or backbone is None or trainer.global_rank != 0:
             return
         top1, spread = self.data.top1(backbone, pl_module.device)
         self.curve.append([epoch, round(top1, 4)])
         values = {"knn_top1": top1, "feature_std_x_sqrt_dim": spread["feature_std_x_sqrt_dim"]}
         for name, value in values.items():
             pl_module.log(name, value, on_step=False, on_epoch=True, rank_zero_only=True)
+
+    @property
+    def state_key(self) -> str:
+        return "OnlineKNN"  # its name in checkpoints of earlier versions: they resume with it
 
     def state_dict(self) -> dict[str, Any]:
         return {"curve": self.curve, "losses": self.losses}
@@ -119,10 +125,13 @@ class StageCurves(pl.Callback):
 
 def curve_metrics(monitors: dict[str, StageCurves]) -> dict[str, Any]:
     """The record's curves of the last watched stage (the one that made the final backbone):
-    ``loss_curve`` and, when monitored, ``knn_curve``, ``knn_top1_best`` over it and
-    ``knn_monitor`` (settings, every stage's kNN curve); empty when no stage trained."""
+    ``loss_curve`` (and its ``loss_stage``) and, when monitored, ``knn_curve``,
+    ``knn_top1_best`` over it and ``knn_monitor`` (settings, every stage's kNN curve); empty
+    when no stage trained."""
     trained = [stage for stage, m in monitors.items() if m.losses]
-    out: dict[str, Any] = {"loss_curve": monitors[trained[-1]].losses} if trained else {}
+    out: dict[str, Any] = {}
+    if trained:
+        out = {"loss_curve": monitors[trained[-1]].losses, "loss_stage": trained[-1]}
     curves = {stage: m.curve for stage, m in monitors.items() if m.curve}
     if not curves:
         return out

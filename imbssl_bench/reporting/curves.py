@@ -41,8 +41,8 @@ def curves_name(key: tuple) -> str:
 
 
 def _figure(lines: dict[str, dict[str, Curve]], groups: dict[str, str], title: str) -> bytes:
-    """One loss panel per group (a method: losses of different methods have different scales)
-    and one kNN panel; `lines`: metric -> label -> curve; `groups`: label -> its method. A
+    """One loss panel per group (a method and training stage: their losses differ in scale)
+    and one kNN panel; `lines`: metric -> label -> curve; `groups`: label -> its panel. A
     label keeps its colour in every panel."""
     import matplotlib
 
@@ -76,6 +76,12 @@ def _figure(lines: dict[str, dict[str, Curve]], groups: dict[str, str], title: s
     return buffer.getvalue()
 
 
+def _loss_stage(records: list[dict[str, Any]]) -> str:
+    """The training stage whose loss the records' ``loss_curve`` holds (a variant's last)."""
+    stages = {r["metrics"].get("loss_stage") for r in records if r["metrics"].get("loss_curve")}
+    return "/".join(sorted(s or "?" for s in stages)) or "?"
+
+
 def write_curve_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]:
     """Each table's curves plot (tables whose records have curves) under `folder`."""
     written = []
@@ -89,9 +95,10 @@ def write_curve_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]
         for row, rows in grouped.items():
             for ratio in sorted({r["ratio"] for r in rows}):
                 label = f"{row_label(row, names[row])} ρ={fmt_ratio(ratio)}"
-                groups[label] = row[1]
+                at = [r for r in rows if r["ratio"] == ratio]
+                groups[label] = f"{row[1]} · {_loss_stage(at)}"  # losses of one kind per panel
                 for metric, scale in CURVES:
-                    curves = [r["metrics"].get(metric) for r in rows if r["ratio"] == ratio]
+                    curves = [r["metrics"].get(metric) for r in at]
                     curves = [c for c in curves if c]  # records written before curves have none
                     if curves:
                         lines.setdefault(metric, {})[label] = mean_curve(curves, scale)

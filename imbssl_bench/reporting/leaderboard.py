@@ -157,8 +157,8 @@ def _cells_text(records: list[dict[str, Any]]) -> str:
     """What a table's cells measure: the final-epoch probes, or (``--knn best``) kNN's best."""
     if any(ONLINE_KNN in r for r in records):
         return (
-            "on the balanced test set, linear of the backbone after its last epoch, kNN the best "
-            "online kNN over its epochs"
+            "(linear: the backbone after its last epoch, on the balanced test set; kNN: the best "
+            "online kNN over its epochs, on the monitor's test share)"
         )
     return "of the backbone after its last epoch, on the balanced test set"
 

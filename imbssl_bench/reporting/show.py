@@ -60,9 +60,12 @@ def log_curves(path: Path) -> dict[str, dict[str, Curve]]:
 def record_curves(record: dict[str, Any]) -> dict[str, dict[str, Curve]]:
     """The curves a record keeps (``metrics.loss_curve``, ``metrics.knn_curve``)."""
     m = record.get("metrics") or {}
-    stage = (m.get("knn_monitor") or {}).get("stage") or record["variant"]
+    stages = {
+        "loss_curve": m.get("loss_stage"),
+        "knn_curve": (m.get("knn_monitor") or {}).get("stage"),
+    }
     return {
-        metric: {stage: [(e, round(scale * v, 6)) for e, v in m[metric]]}
+        metric: {stages[metric] or "?": [(e, round(scale * v, 6)) for e, v in m[metric]]}
         for metric, _, scale in LOG_COLUMNS
         if m.get(metric)
     }
@@ -71,7 +74,7 @@ def record_curves(record: dict[str, Any]) -> dict[str, dict[str, Curve]]:
 def run_views(results: Path) -> list[RunView]:
     """Every run under `results`: those with a record and those with only a training log."""
     records = {r["run_id"]: r for r in load_records(results)}
-    logs = {p.parent.name: p for p in Path(results).glob(str(LOG_FILE).format(run_id="*"))}
+    logs = {p.parent.name: p for p in Path(results).glob("**/" + str(LOG_FILE).format(run_id="*"))}
     views = []
     for run_id in sorted(records.keys() | logs.keys()):
         record = records.get(run_id)
