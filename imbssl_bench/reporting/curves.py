@@ -5,6 +5,7 @@ and one per run for ``imbssl-bench show``."""
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
@@ -53,7 +54,7 @@ def _figure(lines: dict[str, dict[str, Curve]], groups: dict[str, str], title: s
     losses, knn = lines.get("loss_curve", {}), lines.get("knn_curve", {})
     methods = sorted({groups[label] for label in losses})
     panels = [("loss_curve", m) for m in methods] + ([("knn_curve", None)] if knn else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.8), dpi=100,
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(3.8 * len(panels), 6.4), 3.8), dpi=100,
                              squeeze=False)  # fmt: skip
     palette = plt.get_cmap("tab20").colors
     colours = {label: palette[i % len(palette)] for i, label in enumerate({**losses, **knn})}
@@ -68,7 +69,7 @@ def _figure(lines: dict[str, dict[str, Curve]], groups: dict[str, str], title: s
         ax.set_title("online kNN (bank / test share)" if method is None else method, fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(textwrap.fill(title, 80), fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
