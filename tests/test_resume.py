@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from subprocess import DEVNULL
 
+import pytest
 import torch
 
 from imbssl_bench.config import RunConfig, TrainConfig
@@ -99,11 +100,17 @@ def test_a_failed_run_keeps_its_checkpoint_and_the_retry_resumes_it(
     assert failed["status"] == "failed" and "transient" in failed["error"]
     assert checkpoint_epoch(checkpoint_dir(run) / "base" / "last.ckpt") == 1
 
+    saved = torch.load(checkpoint_dir(run) / "base" / "last.ckpt", weights_only=False)
+    earlier = saved["callbacks"]["StageStats"]["wall_s"]  # the failed process's epoch 1
+
     monkeypatch.undo()
     plan, notes = plan_grid(spec, tmp_path), Notes()
     assert [p.status for p in plan] == ["failed"]
     (ok,) = run_grid(plan, notes, retry_failed=True)
     assert ok["status"] == "ok" and ok["train"]["resumed_from_epoch"] == 1
+    # the record's wall time counts the epoch the earlier process trained
+    assert ok["timing"]["earlier_processes_s"] == pytest.approx(earlier, abs=1e-3)
+    assert ok["wall_s"] >= earlier + ok["timing"]["pretrain_s"]
     assert ok["train"]["trained_by"] == [code_label()]  # one code, two processes
     assert len(notes.lines) == 1 and "resumed from its checkpoint after epoch 1/2" in notes.lines[0]
     assert not (tmp_path / "checkpoints").exists()  # deleted with the ok record, folder and all

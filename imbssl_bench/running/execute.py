@@ -112,6 +112,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
             result.backbone, targets, cfg, image_size, device, normalize, reporter.stage
         )
     t_end = time.perf_counter()
+    earlier = round(result.compute.earlier_wall_s, 3) if result.compute else 0.0
     return {
         **_record_head(run, source),
         "status": "ok",
@@ -125,9 +126,10 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
             "data_s": round(t_data - t0, 3),
             "pretrain_s": round(t_train - t_data, 3),
             "eval_s": round(t_end - t_train, 3),
+            "earlier_processes_s": earlier,  # pre-training before a resume, from checkpoints
         },
         "memory": peak_memory(),
-        "wall_s": round(t_end - t0, 3),
+        "wall_s": round(t_end - t0 + earlier, 3),
         "started_at": started,
         "finished_at": _now(),
         "env": collect_env(device, cfg.plugins),

@@ -50,6 +50,7 @@ class TrainStats:
     # the code (version@commit) of every process that trained this stage, in order: a stage
     # resumed from a checkpoint written by other code says so ("unknown": before 0.2.0)
     trained_by: tuple[str, ...] = ()
+    earlier_wall_s: float = 0.0  # of wall_s: what the processes before this one spent
 
 
 @dataclass(frozen=True)
@@ -212,4 +213,5 @@ def fit(
         resumed_from,
         int(trainer.world_size),
         stage.trained_by(),
+        round(stage.earlier_wall_s, 3),
     )

@@ -75,12 +75,14 @@ class Compute:
     steps: int  # optimiser steps
     passes: float
     wall_s: float  # the training stages and the work between them (clustering, KDE)
+    earlier_wall_s: float = 0.0  # of wall_s: what processes before this one spent (resumed)
 
 
 def stage_compute(stats: Any, batch_size: int, passes_per_step: float = 1.0) -> Compute:
     """The `Compute` of one `fit` stage (`TrainStats`) for a config batch of `batch_size`."""
     share = stats.batch_size / batch_size
-    return Compute(stats.steps, stats.steps * passes_per_step * share, stats.wall_s)
+    passes = stats.steps * passes_per_step * share
+    return Compute(stats.steps, passes, stats.wall_s, getattr(stats, "earlier_wall_s", 0.0))
 
 
 def total_compute(*parts: Compute, extra_wall_s: float = 0.0) -> Compute:
@@ -89,6 +91,7 @@ def total_compute(*parts: Compute, extra_wall_s: float = 0.0) -> Compute:
         sum(p.steps for p in parts),
         sum(p.passes for p in parts),
         sum(p.wall_s for p in parts) + extra_wall_s,
+        sum(p.earlier_wall_s for p in parts),
     )
 
 

@@ -204,7 +204,7 @@ def _train_expert(
     # n % processes out of each pass): that share of a config batch
     trained = n - n % cfg.world_size
     passes = stats.steps * trained / per_pass / cfg.train.batch_size
-    return expert.backbone, row, Compute(stats.steps, passes, stats.wall_s)
+    return expert.backbone, row, Compute(stats.steps, passes, stats.wall_s, stats.earlier_wall_s)
 
 
 def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
