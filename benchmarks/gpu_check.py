@@ -73,8 +73,8 @@ def commands(a: argparse.Namespace, work: Path) -> dict[str, list[str]]:
     throughput = [py, "benchmarks/throughput_vs_lightly.py", "--backbone", "resnet18",
                   "--stem", "cifar", "--batch-size", str(a.batch_size), "--steps", str(a.steps),
                   "--warmup", "5", "--repeats", str(a.repeats), "--precision", "bf16-mixed",
-                  "--augment", "batched", "--lightly-workers", str(a.workers),
-                  "--gpu-util"]  # fmt: skip
+                  "--lightly-precision", "bf16-mixed", "--augment", "batched",
+                  "--lightly-workers", str(a.workers), "--gpu-util"]  # fmt: skip
     simclr = [py, "-m", "imbssl_bench.cli", "run", "--method", "simclr", "--dataset",
               "imagefolder", "--data-root", str(work / "data"), "--dataset-label",
               "CIFAR-10 (JPEG)", "--ratios", "1", "--backbone", "resnet18", "--stem", "cifar",

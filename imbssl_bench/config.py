@@ -3,7 +3,10 @@
 One dataclass per section; ``None`` means "use the default that `resolve_config` fills in".
 `RuntimeConfig` holds where and how a run executes (data folder, device, loader workers); it is
 stored in the record but is not part of the run's identity, so moving the data or switching
-from CPU to GPU does not change the run id.
+from CPU to GPU does not change the run id. The training path (``train.augment``,
+``train.precision``) is: left unset, planning picks it per machine and storage
+(running/fastpath.py), so such a grid planned where bf16 is native gets other ids than
+where it is not.
 """
 
 from __future__ import annotations
@@ -77,8 +80,11 @@ class TrainConfig:
     lr: float | None = None  # None: the method's `default_lr` rule at this batch size
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    precision: str = "32-true"  # any Lightning precision string, e.g. bf16-mixed
-    augment: str | None = None  # "batched": views made on the device (kornia); None/"pil": Lightly
+    # any Lightning precision string; planning resolves an unset one (running/fastpath.py)
+    precision: str = "32-true"
+    # "batched": views made on the device (kornia); None: Lightly's per image ("pil"); planning
+    # resolves an unset one (running/fastpath.py)
+    augment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ class RuntimeConfig:
     strategy: str = "auto"  # Lightning strategy; "auto" is ddp when there are several devices
     sync_batchnorm: bool = False
     num_workers: int = 0
-    channels_last: bool = False  # NHWC weights and activations (faster convs on GPU/oneDNN)
+    channels_last: bool = True  # NHWC weights and activations (faster convs on GPU/oneDNN)
     compile: bool = False  # torch.compile the backbone
     streaming: bool | None = None  # images from disk (True), in memory (False), None: chosen
     train_list: str | None = None  # filelist: 'relative/path label' lines

@@ -244,6 +244,7 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     from imbssl_bench.methods import Method, create_method
     from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.progress import NullReporter
+    from imbssl_bench.training.trainer import speed_up
     from imbssl_bench.training.weights import load_weights
     from imbssl_bench.variants import PretrainContext, get_variant
     from imbssl_bench.variants.sam.rwsam import RwSAMArgs, kde_weights, weight_summary
@@ -269,6 +270,7 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     assert (d["base_reused"], again.diagnostics["rwsam"]["base_reused"]) == (False, True)
     base = make()
     base.load_state_dict(load_weights(tmp_path / "b.pt")["state_dict"])
+    speed_up(base, cfg)  # the memory format (channels-last by default) the run's model has
     w = kde_weights(
         base,
         split,

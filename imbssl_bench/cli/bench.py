@@ -24,16 +24,26 @@ def throughput(
     stem: Annotated[str, typer.Option(help="auto, cifar or timm.")] = "auto",
     num_workers: Annotated[int, typer.Option(min=0, help="DataLoader workers.")] = 0,
     accelerator: Annotated[str, typer.Option(help="Lightning accelerator.")] = "auto",
-    precision: Annotated[str, typer.Option(help="Lightning precision.")] = "32-true",
-    augment: Annotated[str, typer.Option(help="pil or batched (see `run --help`).")] = "pil",
-    channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last")] = False,
+    precision: Annotated[
+        str, typer.Option(help="Lightning precision; auto: as `run` (bf16-mixed where native).")
+    ] = "auto",
+    augment: Annotated[
+        str, typer.Option(help="auto (as `run`: batched), batched or pil (see `run --help`).")
+    ] = "auto",
+    channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last")] = True,
     compile_backbone: Annotated[bool, typer.Option("--compile/--no-compile")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Steady-state pre-training images/s of the real training step (views, DataLoader,
-    LightningModule, Trainer) on synthetic images, after a warm-up."""
+    LightningModule, Trainer) on synthetic images, after a warm-up; by default on the path
+    `run` takes by default."""
+    from imbssl_bench.running.fastpath import device_computes_bf16, has_batched_views
     from imbssl_bench.training.throughput import ThroughputSettings, measure_throughput
 
+    if precision == "auto":
+        precision = "bf16-mixed" if device_computes_bf16(accelerator) else "32-true"
+    if augment == "auto":
+        augment = "batched" if has_batched_views(method, "{}", image_size) else "pil"
     settings = ThroughputSettings(
         method, backbone, stem, image_size, batch_size, steps, warmup, num_workers,
         accelerator, precision, augment, channels_last, compile_backbone,
@@ -44,5 +54,6 @@ def throughput(
         return
     out.print(
         f"{result['images_per_s']:.1f} images/s ({method}, {backbone} {image_size} px, batch "
-        f"{batch_size}, {steps} steps after {warmup}, {result['device']})"
+        f"{batch_size}, {steps} steps after {warmup}, {augment} views, {precision}"
+        f"{', channels-last' if channels_last else ''}, {result['device']})"
     )

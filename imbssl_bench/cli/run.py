@@ -106,6 +106,7 @@ def run(
 
     Runs whose record already exists in --out are skipped, so rerunning resumes a grid.
     """
+    from imbssl_bench.running.fastpath import fills_path, other_path_note, path_note
     from imbssl_bench.running.launchers import LAUNCHERS, SlurmOptions
     from imbssl_bench.running.plan import plan_grid, same_size_note
 
@@ -117,11 +118,14 @@ def run(
     plan = plan_grid(spec, out_dir, here=launcher != "slurm")
     if note := same_size_note(spec, plan):
         err.print(note, highlight=False)
+    chosen = fills_path(spec)  # then say which path planning chose, once the run can start
+    notes = [n for n in (path_note([p.config for p in plan]), other_path_note(plan)) if n]
     if dry_run:
+        _print_notes(notes if chosen else [])
         _show_plan(plan, as_json)
         return
     slurm = SlurmOptions(slurm_partition, slurm_time, slurm_cpus)
-    records = _run_plan(plan, out_dir, retry_failed, jobs, launcher, slurm)
+    records = _run_plan(plan, out_dir, retry_failed, jobs, launcher, slurm, notes if chosen else [])
     _show_results(records, as_json)
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
@@ -141,10 +145,22 @@ def grid_spec(config: str | None, flags: dict[str, Any]) -> Any:
     return build_spec(load_grid_file(find_grid(config)) if config else {}, given)
 
 
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        err.print(note, highlight=False)
+
+
 def _run_plan(
-    plan: list[Any], out_dir: Path, retry_failed: bool, jobs: int, launcher: str, slurm: Any
+    plan: list[Any],
+    out_dir: Path,
+    retry_failed: bool,
+    jobs: int,
+    launcher: str,
+    slurm: Any,
+    notes: list[str],
 ) -> list[dict[str, Any]]:
-    """Run what `plan` lacks with progress on stderr; Ctrl+C exits 130, keeping records."""
+    """Run what `plan` lacks with progress on stderr (after `notes`); Ctrl+C exits 130,
+    keeping records."""
     from imbssl_bench.cli.console import RichReporter
     from imbssl_bench.running.launchers import run_grid
     from imbssl_bench.running.records import check_writable
@@ -155,6 +171,7 @@ def _run_plan(
         f"{len(plan)} runs planned, {len(plan) - todo} already have a record, "
         f"{todo} to run; records go to {out_dir}/"
     )
+    _print_notes(notes)
     _warn_other_versions(plan, retry_failed)
     try:
         with RichReporter(err) as reporter:

@@ -99,6 +99,13 @@ class GridOption:
         return f"'{self.name}' = {value!r} has the wrong type (expected {self.kind.__name__})"
 
 
+# Lightning's short precision names, spelled out so that one precision has one run id;
+# "auto" keeps the reference value here and planning resolves it (running/fastpath.py)
+PRECISION_ALIASES = {
+    "auto": "32-true", "32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed", "64": "64-true"
+}  # fmt: skip
+
+
 def _opt(name: str, kind: type, help: str, **kw: Any) -> GridOption:
     return GridOption(name, kind, help, **kw)
 
@@ -168,14 +175,17 @@ OPTIONS: tuple[GridOption, ...] = (
          "pool).", target="imbalance.n_max", minimum=1),
     _opt("class_order", str, "index | reverse | random | a permutation like 9,8,...,0.",
          target="imbalance.class_order"),
-    # -- the runtime: how runs execute (precision and augment are part of the experiment)
-    _opt("precision", str, "Lightning precision, e.g. bf16-mixed.", panel=RUNTIME,
-         target="train.precision"),
-    _opt("augment", str, "Views: pil (Lightly's transform per image, default) or batched (the "
-         "same parameters, per image, on the training device with kornia).", panel=RUNTIME,
-         target="train.augment", to_config=lambda v: None if v == "pil" else v),
-    _opt("channels_last", bool, "Channels-last (NHWC) memory format for the model.",
-         panel=RUNTIME, target="runtime.channels_last"),
+    # -- the runtime: how runs execute (precision and augment are part of the experiment;
+    # "auto" keeps the reference value here and planning resolves it per run: running/fastpath.py)
+    _opt("precision", str, "Lightning precision, e.g. 32-true, bf16-mixed (default auto: "
+         "bf16-mixed where the device computes bf16 natively, else 32-true).", panel=RUNTIME,
+         target="train.precision", to_config=lambda v: PRECISION_ALIASES.get(v, v)),
+    _opt("augment", str, "Views: batched (Lightly's transform, per image, on the training "
+         "device with kornia) or pil (Lightly's transform per image in DataLoader workers); "
+         "default auto: batched when the images are in memory.", panel=RUNTIME,
+         target="train.augment", to_config=lambda v: None if v in ("pil", "auto") else v),
+    _opt("channels_last", bool, "Channels-last (NHWC) memory format for the model (default: "
+         "on).", panel=RUNTIME, target="runtime.channels_last"),
     _opt("compile", bool, "torch.compile the backbone.", panel=RUNTIME,
          target="runtime.compile"),
     _opt("accelerator", str, "Lightning accelerator (auto, cpu, gpu).", panel=RUNTIME,

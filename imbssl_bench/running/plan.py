@@ -36,6 +36,7 @@ from imbssl_bench.methods import get_method, method_plugin
 from imbssl_bench.methods.backbones import backbone_plugin, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.running.datasetup import check_data_options, published_split, with_transfer
+from imbssl_bench.running.fastpath import with_fast_path
 from imbssl_bench.running.options import GridSpec, apply_options
 from imbssl_bench.running.records import read_record, record_path
 from imbssl_bench.training.trainer import check_runtime
@@ -99,6 +100,9 @@ class PlannedRun:
             "method_args": c.method_args,
             "lr": c.train.lr,
             "batch_size": c.train.batch_size,
+            "augment": c.train.augment or "pil",
+            "precision": c.train.precision,
+            "channels_last": c.runtime.channels_last,
             "dataset": c.data.dataset,
             "ratio": c.imbalance.ratio,
             "seed": c.seed,
@@ -253,13 +257,14 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
     runs will execute on other machines (slurm), so this one's hardware is not checked."""
     if spec.lr is not None and not (math.isfinite(spec.lr) and spec.lr > 0):
         raise UserError(f"--lr {spec.lr} must be a finite number > 0")
-    if spec.augment not in (None, "pil", "batched"):
-        raise UserError(f"--augment must be pil or batched, not '{spec.augment}'")
+    if spec.augment not in (None, "auto", "pil", "batched"):
+        raise UserError(f"--augment must be auto, pil or batched, not '{spec.augment}'")
     choose_backend(spec.linear_backend, 0, 0)  # a clear error before any run
     base = template(spec)
     check_runtime(base, here)
     source = open_dataset(base)
     check_data_options(base, source, spec)
+    storage = source.choose_storage(base.runtime.streaming)
     targets = source.train_targets()
     pool_idx, val_idx = holdout_split(targets, base.data.val_per_class)
     pool = np.bincount(targets[pool_idx], minlength=len(source.classes)).tolist()
@@ -290,7 +295,9 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
             variant_args=options[variant],
             method_args=method_args[method],
         )
-        configs.append(resolve_config(cfg, source, pool))
+        configs.append(with_fast_path(resolve_config(cfg, source, pool), spec, storage, here))
+    for precision in sorted({c.train.precision for c in configs} - {base.train.precision}):
+        check_runtime(override(base, train=override(base.train, precision=precision)), here)
     plan = []
     for cfg, matched_to in match_compute(configs, len(pool)):
         imb = cfg.imbalance

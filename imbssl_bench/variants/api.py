@@ -15,7 +15,7 @@ from imbssl_bench.config import RunConfig, make_args
 from imbssl_bench.data import Split
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
-from imbssl_bench.training.trainer import StageObservers, TrainStats, fit
+from imbssl_bench.training.trainer import StageObservers, TrainStats, fit, speed_up
 from imbssl_bench.training.weights import load_weights, save_weights
 
 
@@ -187,6 +187,7 @@ def train_base(ctx: PretrainContext) -> tuple[dict[str, Any], bool]:
     saved = _readable_weights(path, ctx.method) if path is not None and path.is_file() else None
     if saved is not None:
         ctx.method.load_state_dict(saved["state_dict"])
+        speed_up(ctx.method, ctx.config)  # the memory format a freshly trained base has
         return saved["train"], True
     ctx.reporter.stage("pre-training")
     stats = asdict(ctx.fit_stage("base", ctx.method))
