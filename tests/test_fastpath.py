@@ -71,11 +71,11 @@ def test_a_transform_without_a_batched_form_gets_pil_views(tmp_path: Path, persp
     assert paths({"methods": (perspective, "simclr")}, tmp_path)[0][0] == "pil"
 
 
-def test_batched_runs_keep_their_images_in_memory_and_aliases_name_one_run(
+def test_precision_aliases_name_one_run(
     tmp_path: Path,
 ) -> None:
     (run,) = plan_grid(tiny_spec(), tmp_path)
-    assert run.config.train.augment == "batched" and run.config.runtime.streaming is False
+    assert run.config.train.augment == "batched"
     (short,) = plan_grid(tiny_spec(precision="32"), tmp_path)
     (long,) = plan_grid(tiny_spec(precision="32-true"), tmp_path)
     assert short.run_id == long.run_id and short.config.train.precision == "32-true"
@@ -102,4 +102,4 @@ def test_records_on_another_path_are_pointed_to(cli, tmp_path: Path) -> None:
     assert "another training path" not in cli(*args).err
     reference.path.write_text("{}")  # a record made before the default became the fast path
     note = cli(*args).err
-    assert "pass --augment pil --precision 32-true to resume those instead" in note
+    assert "pass --augment pil --precision 32-true to use those instead" in note

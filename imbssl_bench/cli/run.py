@@ -119,13 +119,14 @@ def run(
     if note := same_size_note(spec, plan):
         err.print(note, highlight=False)
     chosen = fills_path(spec)  # then say which path planning chose, once the run can start
-    notes = [n for n in (path_note([p.config for p in plan]), other_path_note(plan)) if n]
+    notes = [path_note([p.config for p in plan]), other_path_note(plan)] if chosen else []
+    notes = [n for n in notes if n]
     if dry_run:
-        _print_notes(notes if chosen else [])
+        _print_notes(notes)
         _show_plan(plan, as_json)
         return
     slurm = SlurmOptions(slurm_partition, slurm_time, slurm_cpus)
-    records = _run_plan(plan, out_dir, retry_failed, jobs, launcher, slurm, notes if chosen else [])
+    records = _run_plan(plan, out_dir, retry_failed, jobs, launcher, slurm, notes)
     _show_results(records, as_json)
     failed = [r for r in records if r["status"] != "ok"]
     if failed:

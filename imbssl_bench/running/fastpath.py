@@ -9,7 +9,7 @@ A grid that leaves ``augment`` or ``precision`` unset (or ``auto``) gets, per ru
   other machines (slurm) get ``32-true`` unless it is given: this machine cannot tell.
 Methods that do not train (``random``) keep the reference path (``pil``, ``32-true``), so their
 run ids do not depend on the machine. Both values are part of the run id.
-Channels-last is the `RuntimeConfig` default (numerically the same fp32 or bf16 convolutions).
+Channels-last is the `RuntimeConfig` default (the same convolutions, equal up to rounding).
 Measured equal to the reference path within seed noise, and faster: benchmarks/RESULTS.md,
 "The default training path".
 """
@@ -86,15 +86,12 @@ def default_precision(cfg: RunConfig, here: bool) -> str:
 
 def with_fast_path(cfg: RunConfig, spec: Any, storage: str, here: bool) -> RunConfig:
     """`cfg` (resolved) with the defaults above for the options `spec` leaves open."""
-    train, runtime = cfg.train, cfg.runtime
+    train = cfg.train
     if spec.augment in AUTO:
         train = dataclasses.replace(train, augment=default_augment(cfg, storage))
-        if train.augment == "batched" and runtime.streaming is None:
-            # where it executes, the run holds its images in memory as planned, or says why not
-            runtime = dataclasses.replace(runtime, streaming=False)
     if spec.precision in AUTO:
         train = dataclasses.replace(train, precision=default_precision(cfg, here))
-    return dataclasses.replace(cfg, train=train, runtime=runtime)
+    return dataclasses.replace(cfg, train=train)
 
 
 def fills_path(spec: Any) -> bool:
@@ -125,12 +122,12 @@ def other_path_note(plan: list[Any]) -> str | None:
     """One line when runs still to do have a record in their folder on another training path
     (made before this default, or on a machine with other bf16 support): how to resume those."""
     found: set[tuple[str | None, str]] = set()
-    todo = [p for p in plan if p.status != "ok"]
-    for p in todo:
-        for augment, precision in PATHS:
+    for p in [p for p in plan if p.status != "ok"]:
+        mine = (p.config.train.augment, p.config.train.precision)
+        for augment, precision in [path for path in PATHS if path != mine]:
             train = dataclasses.replace(p.config.train, augment=augment, precision=precision)
-            other = dataclasses.replace(p.config, train=train)
-            if other.run_id() != p.run_id and p.path.with_name(f"{other.run_id()}.json").exists():
+            other = dataclasses.replace(p.config, train=train).run_id()
+            if p.path.with_name(f"{other}.json").exists():
                 found.add((augment, precision))
     if not found:
         return None
@@ -139,5 +136,5 @@ def other_path_note(plan: list[Any]) -> str | None:
     )
     return (
         f"note: runs of this grid have records in --out on another training path; "
-        f"pass {flags} to resume those instead"
+        f"pass {flags} to use those instead"
     )
