@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from imbssl_bench.methods.backbones import create_backbone, resolve_stem
 from imbssl_bench.methods.simsiam import simsiam_projection_head
-from imbssl_bench.running.fastpath import device_computes_bf16, has_batched_views
+from imbssl_bench.running.fastpath import resolve_auto
 from imbssl_bench.training.throughput import ThroughputSettings, measure_throughput, synthetic_split
 
 
@@ -193,10 +193,8 @@ def main() -> None:
     p.add_argument("--gpu-util", action="store_true", help="GPU utilisation per side (CUDA)")
     a = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if a.precision == "auto":  # the default path of `imbssl-bench run` (running/fastpath.py)
-        a.precision = "bf16-mixed" if device_computes_bf16("auto") else "32-true"
-    if a.augment == "auto":
-        a.augment = "batched" if has_batched_views(a.method, "{}", a.image_size) else "pil"
+    # the default path of `imbssl-bench run` (running/fastpath.py) where `auto`
+    a.augment, a.precision = resolve_auto(a.method, a.image_size, "auto", a.augment, a.precision)
     settings = ThroughputSettings(
         method=a.method,
         backbone=a.backbone,

@@ -37,13 +37,10 @@ def throughput(
     """Steady-state pre-training images/s of the real training step (views, DataLoader,
     LightningModule, Trainer) on synthetic images, after a warm-up; by default on the path
     `run` takes by default."""
-    from imbssl_bench.running.fastpath import device_computes_bf16, has_batched_views
+    from imbssl_bench.running.fastpath import resolve_auto
     from imbssl_bench.training.throughput import ThroughputSettings, measure_throughput
 
-    if precision == "auto":
-        precision = "bf16-mixed" if device_computes_bf16(accelerator) else "32-true"
-    if augment == "auto":
-        augment = "batched" if has_batched_views(method, "{}", image_size) else "pil"
+    augment, precision = resolve_auto(method, image_size, accelerator, augment, precision)
     settings = ThroughputSettings(
         method, backbone, stem, image_size, batch_size, steps, warmup, num_workers,
         accelerator, precision, augment, channels_last, compile_backbone,

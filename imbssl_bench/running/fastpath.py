@@ -68,30 +68,48 @@ def has_batched_views(method: str, args_json: str, image_size: int) -> bool:
     return True
 
 
-def default_augment(cfg: RunConfig, storage: str) -> str | None:
-    """``batched`` where it can run (see the module), else None (``pil``)."""
-    if not get_method(cfg.method).trains or storage != "memory":
-        return None
-    args = json.dumps(cfg.method_args, sort_keys=True)
-    size = cfg.data.image_size or 32
-    return "batched" if has_batched_views(cfg.method, args, size) else None
-
-
-def default_precision(cfg: RunConfig, here: bool) -> str:
-    """``bf16-mixed`` where the run's device computes bf16 natively, else ``32-true``."""
-    if not get_method(cfg.method).trains or not here:
-        return "32-true"
-    return "bf16-mixed" if device_computes_bf16(cfg.runtime.accelerator) else "32-true"
+def default_path(
+    method: str,
+    method_args: dict[str, Any],
+    image_size: int,
+    accelerator: str,
+    storage: str = "memory",
+    here: bool = True,
+) -> tuple[str | None, str]:
+    """The default ``(augment, precision)`` of a run of `method` (see the module); augment
+    None is ``pil``."""
+    if not get_method(method).trains:
+        return None, "32-true"
+    args = json.dumps(method_args, sort_keys=True)
+    batched = storage == "memory" and has_batched_views(method, args, image_size)
+    native = here and device_computes_bf16(accelerator)
+    return ("batched" if batched else None), ("bf16-mixed" if native else "32-true")
 
 
 def with_fast_path(cfg: RunConfig, spec: Any, storage: str, here: bool) -> RunConfig:
-    """`cfg` (resolved) with the defaults above for the options `spec` leaves open."""
+    """`cfg` (resolved) with the default path for the options `spec` leaves open."""
+    size = cfg.data.image_size or 32
+    augment, precision = default_path(
+        cfg.method, cfg.method_args, size, cfg.runtime.accelerator, storage, here
+    )
     train = cfg.train
     if spec.augment in AUTO:
-        train = dataclasses.replace(train, augment=default_augment(cfg, storage))
+        train = dataclasses.replace(train, augment=augment)
     if spec.precision in AUTO:
-        train = dataclasses.replace(train, precision=default_precision(cfg, here))
+        train = dataclasses.replace(train, precision=precision)
     return dataclasses.replace(cfg, train=train)
+
+
+def resolve_auto(
+    method: str, image_size: int, accelerator: str, augment: str, precision: str
+) -> tuple[str, str]:
+    """`augment` and `precision` as given, an ``auto`` one as `run` picks it for `method`
+    with its default args and images in memory (for the throughput benchmarks)."""
+    fast_augment, fast_precision = default_path(method, {}, image_size, accelerator)
+    return (
+        (fast_augment or "pil") if augment == "auto" else augment,
+        fast_precision if precision == "auto" else precision,
+    )
 
 
 def fills_path(spec: Any) -> bool:
@@ -120,7 +138,7 @@ PATHS = [
 
 def other_path_note(plan: list[Any]) -> str | None:
     """One line when runs still to do have a record in their folder on another training path
-    (made before this default, or on a machine with other bf16 support): how to resume those."""
+    (made before this default, or on a machine with other bf16 support): how to use those."""
     found: set[tuple[str | None, str]] = set()
     for p in [p for p in plan if p.status != "ok"]:
         mine = (p.config.train.augment, p.config.train.precision)
