@@ -2,8 +2,9 @@
 
 One dataclass per section; ``None`` means "use the default that `resolve_config` fills in".
 `RuntimeConfig` holds where and how a run executes (data folder, device, loader workers); it is
-stored in the record but is not part of the run's identity, so moving the data or switching
-from CPU to GPU does not change the run id. The training path (``train.augment``,
+stored in the record, and only its fields that change the numbers are part of the run's
+identity (`RUNTIME_IDENTITY`: the memory format, compilation, the training processes), so
+moving the data, another worker count or switching from CPU to GPU does not change the run id. The training path (``train.augment``,
 ``train.precision``) is: left unset, planning picks it per machine and storage
 (running/fastpath.py), so such a grid planned where bf16 is native gets other ids than
 where it is not.
@@ -85,6 +86,10 @@ class TrainConfig:
     # "batched": views made on the device (kornia); None: Lightly's per image ("pil"); planning
     # resolves an unset one (running/fastpath.py)
     augment: str | None = None
+    # keyed: every random draw of training from (seed, stage, epoch, image), so a resume or
+    # another worker count changes nothing; stream: the records written before keyed draws
+    # (training/draws.py)
+    draws: str = "keyed"
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,21 @@ class RuntimeConfig:
     monitor_every: int | None = None
 
 
+# Fields added after records were published, with the value every earlier record had: left out
+# of the hash at that value, so the run ids of existing records stay valid (a record without the
+# field is read with that value).
+LEGACY_VALUES: dict[tuple[str, str], Any] = {
+    ("train", "draws"): "stream",
+    ("runtime", "channels_last"): False,
+    ("runtime", "compile"): False,
+    ("runtime", "devices"): 1,
+    ("runtime", "num_nodes"): 1,
+    ("runtime", "sync_batchnorm"): False,
+}
+# The runtime fields that change a run's numbers (the memory format changes the convolutions'
+# rounding; DDP changes batch-norm batches): part of the identity where not at their legacy value.
+RUNTIME_IDENTITY = ("channels_last", "compile", "devices", "num_nodes", "sync_batchnorm")
+
 # Options added after records were published: left out of the hash while unset, so the run ids
 # of existing records stay valid.
 HASHED_ONLY_WHEN_SET = (
@@ -163,13 +183,19 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """Everything that defines the experiment (the runtime section and the label left out)."""
+        """Everything that defines the experiment: the runtime fields that change numbers
+        (`RUNTIME_IDENTITY`) and not the rest of the runtime section, nor the label."""
         d = self.to_dict()
-        del d["runtime"]
+        d["runtime"] = {k: d["runtime"][k] for k in RUNTIME_IDENTITY}
         del d["data"]["label"]  # renaming the data in tables must not re-run anything
         for section, key in HASHED_ONLY_WHEN_SET:
             if d[section][key] is None:
                 del d[section][key]
+        for (section, key), legacy in LEGACY_VALUES.items():
+            if d[section][key] == legacy:
+                del d[section][key]
+        if not d["runtime"]:
+            del d["runtime"]
         for key in ("variant_args", "plugins"):
             if not d[key]:
                 del d[key]
@@ -202,6 +228,9 @@ class RunConfig:
             "eval": EvalConfig,
             "runtime": RuntimeConfig,
         }
+        d = {k: dict(v) if k in sections else v for k, v in d.items()}
+        for (section, key), legacy in LEGACY_VALUES.items():  # records written before the field
+            d.setdefault(section, {}).setdefault(key, legacy)
         kwargs = {k: (sections[k](**v) if k in sections else v) for k, v in d.items()}
         return cls(**kwargs)
 

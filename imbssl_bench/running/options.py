@@ -184,6 +184,10 @@ OPTIONS: tuple[GridOption, ...] = (
          "device with kornia) or pil (Lightly's transform per image in DataLoader workers); "
          "default auto: batched when the images are in memory.", panel=RUNTIME,
          target="train.augment", to_config=lambda v: None if v in ("pil", "auto") else v),
+    _opt("draws", str, "Random draws of training: keyed (from seed, stage, epoch and image: a "
+         "resume or another --num-workers changes nothing; the default) or stream (one stream "
+         "per process, as records written before keyed draws; --num-workers 0 only).",
+         panel=RUNTIME, target="train.draws"),
     _opt("channels_last", bool, "Channels-last (NHWC) memory format for the model (default: "
          "on).", panel=RUNTIME, target="runtime.channels_last"),
     _opt("compile", bool, "torch.compile the backbone.", panel=RUNTIME,

@@ -39,6 +39,7 @@ from imbssl_bench.running.datasetup import check_data_options, published_split, 
 from imbssl_bench.running.fastpath import with_fast_path
 from imbssl_bench.running.options import GridSpec, apply_options
 from imbssl_bench.running.records import read_record, record_path
+from imbssl_bench.training.draws import DRAWS, STREAM
 from imbssl_bench.training.trainer import check_runtime
 from imbssl_bench.training.weights import weights_path
 from imbssl_bench.variants import get_variant, variant_names, variant_options, variant_plugin
@@ -252,6 +253,18 @@ def same_size_note(spec: GridSpec, plan: list[PlannedRun]) -> str | None:
     )
 
 
+def check_draws(spec: GridSpec) -> None:
+    """``--draws`` is keyed or stream; stream draws (those of records written before keyed
+    draws) depend on the worker count, so they take none."""
+    if spec.draws not in (None, *DRAWS):
+        raise UserError(f"--draws must be keyed or stream, not '{spec.draws}'")
+    if spec.draws == STREAM and (spec.num_workers or 0) > 0:
+        raise UserError(
+            "--draws stream (the random draws of records written before keyed draws) depends "
+            "on the worker count: pass --num-workers 0, or use --draws keyed"
+        )
+
+
 def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedRun]:
     """One `PlannedRun` per grid point with its status from `out_dir`. ``here=False``: the
     runs will execute on other machines (slurm), so this one's hardware is not checked."""
@@ -259,6 +272,7 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
         raise UserError(f"--lr {spec.lr} must be a finite number > 0")
     if spec.augment not in (None, "auto", "pil", "batched"):
         raise UserError(f"--augment must be auto, pil or batched, not '{spec.augment}'")
+    check_draws(spec)
     choose_backend(spec.linear_backend, 0, 0)  # a clear error before any run
     base = template(spec)
     check_runtime(base, here)

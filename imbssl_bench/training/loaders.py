@@ -16,6 +16,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import ImageSplit, Split
 from imbssl_bench.errors import UserError
+from imbssl_bench.training.draws import KEYED, KeyedBatches, draw_seed, keyed_draws
 
 if TYPE_CHECKING:
     from imbssl_bench.training.augment import BatchedViews
@@ -24,19 +25,32 @@ if TYPE_CHECKING:
 class ViewsDataset(Dataset):
     """Applies a multi-view transform to each image of a split, as PIL (Lightly's transforms
     take PIL; their tensor path is slower on CPU): images in memory are wrapped without a
-    copy, files are decoded in the DataLoader worker that reads them (`Split.reader`)."""
+    copy, files are decoded in the DataLoader worker that reads them (`Split.reader`).
+    `keyed` ``(seed, stage)``: items are ``(epoch, image)`` keys (`KeyedBatches`) and each
+    image's views are drawn from (seed, stage, epoch, image), in any worker."""
 
-    def __init__(self, split: Split, transform: Callable[[Image.Image], Sequence[Tensor]]):
+    def __init__(
+        self,
+        split: Split,
+        transform: Callable[[Image.Image], Sequence[Tensor]],
+        keyed: tuple[int, str] | None = None,
+    ):
         self.read = split.reader()
         self.targets = split.targets
         self.transform = transform
+        self.keyed = keyed
 
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, i: int) -> tuple[Sequence[Tensor], Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Sequence[Tensor], Tensor, int]:
         """The views, the label, and the index (for per-image data such as cluster ids)."""
-        return self.transform(self.read(i)), self.targets[i], i
+        if self.keyed is None or isinstance(key, int):
+            i = int(key)  # type: ignore[arg-type]
+            return self.transform(self.read(i)), self.targets[i], i
+        epoch, i = key
+        with keyed_draws(draw_seed(*self.keyed, epoch, i)):
+            return self.transform(self.read(i)), self.targets[i], i
 
 
 def global_batch_size(cfg: RunConfig, split: Split) -> int:
@@ -61,7 +75,9 @@ class _Batches(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, indices: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    def __getitem__(self, indices: list[Any]) -> tuple[Tensor, Tensor, Tensor]:
+        """`indices`: images, or ``(epoch, image)`` keys (`KeyedBatches`)."""
+        indices = [i if isinstance(i, int) else i[1] for i in indices]
         idx = torch.as_tensor(indices, device=self.images.device)
         return self.images[idx], self.targets[idx.cpu()], idx.cpu()
 
@@ -132,6 +148,18 @@ class _RankShare(Sampler[list[int]]):
     def __len__(self) -> int:
         return len(self.batches)
 
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.batches, "set_epoch"):
+            self.batches.set_epoch(epoch)
+
+
+def keyed_sizes(n: int, batch: int, world: int, drop_last: bool) -> list[int]:
+    """The global batch sizes of an epoch of `n` images: `batch` each, the rest dropped
+    (`drop_last`), or `EvenBatches`'s."""
+    if drop_last:
+        return [batch] * (n // batch)
+    return [u * world for u in _even_units(n, batch, world)]
+
 
 class DeviceViewsData(pl.LightningDataModule):
     """uint8 batches (on the GPU when the images fit, else pinned) that become the method's
@@ -141,11 +169,19 @@ class DeviceViewsData(pl.LightningDataModule):
     ``n % processes`` under DDP)."""
 
     def __init__(
-        self, split: ImageSplit, views: BatchedViews, batch: int, seed: int, drop_last: bool = True
+        self,
+        split: ImageSplit,
+        views: BatchedViews,
+        batch: int,
+        seed: int,
+        drop_last: bool = True,
+        keyed: tuple[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.split, self.views, self.batch, self.seed = split, views, batch, seed
         self.drop_last = drop_last
+        self.keyed = keyed  # keyed draws: (stage, first epoch); None: stream draws
+        self.generator = torch.Generator().manual_seed(seed)  # stream: its state is saved
 
     def train_dataloader(self) -> DataLoader:
         images = self.split.images
@@ -155,17 +191,20 @@ class DeviceViewsData(pl.LightningDataModule):
                 free, _ = torch.cuda.mem_get_info(device)
                 images = images.to(device) if images.nbytes < free // 4 else images.pin_memory()
         world = self.trainer.world_size if self.trainer is not None else 1
-        sampler: Sampler[list[int]] = (
-            BatchSampler(
-                RandomSampler(
-                    range(len(self.split)), generator=torch.Generator().manual_seed(self.seed)
-                ),
+        sampler: Sampler[list[Any]]
+        if self.keyed is not None:
+            stage, epoch = self.keyed
+            sizes = keyed_sizes(len(self.split), self.batch, world, self.drop_last)
+            sampler = KeyedBatches(len(self.split), sizes, self.seed, stage, epoch)
+        elif self.drop_last:
+            sampler = BatchSampler(
+                RandomSampler(range(len(self.split)), generator=self.generator),
                 self.batch,
                 drop_last=True,
             )
-            if self.drop_last
-            else EvenBatches(len(self.split), self.batch, self.seed, world)
-        )
+        else:
+            sampler = EvenBatches(len(self.split), self.batch, self.seed, world)
+            sampler.generator = self.generator
         if self.trainer is not None and world > 1:
             sampler = _RankShare(sampler, self.trainer.global_rank, world)
         return DataLoader(_Batches(images, self.split.targets), sampler=sampler, batch_size=None)
@@ -173,7 +212,13 @@ class DeviceViewsData(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, targets, index = batch
         self.views.to(images.device)
-        return self.views(images), targets, index
+        if self.keyed is None:
+            return self.views(images), targets, index
+        trainer = self.trainer
+        epoch, rank = (trainer.current_epoch, trainer.global_rank) if trainer else (0, 0)
+        key = draw_seed(self.seed, self.keyed[0], epoch, int(index[0]), rank)
+        with keyed_draws(key, images.device):
+            return self.views(images), targets, index
 
 
 def train_data(
@@ -182,11 +227,14 @@ def train_data(
     cfg: RunConfig,
     image_size: int,
     drop_last: bool = True,
+    stage: str = "train",
+    epoch: int = 0,
 ) -> DataLoader | DeviceViewsData:
     """The PIL `train_loader`, or with ``train.augment == "batched"`` the views made on the
-    training device from the same transform's parameters (`drop_last`: see `fit`)."""
+    training device from the same transform's parameters (`drop_last`: see `fit`). Keyed
+    draws (``train.draws``) are keyed by `stage`; `epoch` is the first the loader serves."""
     if cfg.train.augment in (None, "pil"):
-        return train_loader(split, method, cfg, image_size, drop_last)
+        return train_loader(split, method, cfg, image_size, drop_last, stage, epoch)
     if cfg.train.augment != "batched":
         raise UserError(f"--augment must be pil or batched, not '{cfg.train.augment}'")
     if not isinstance(split, ImageSplit):
@@ -200,7 +248,9 @@ def train_data(
             f"--augment batched: the method's transform has {exc}, which has no batched "
             "form here; run it with --augment pil"
         ) from None
-    return DeviceViewsData(split, views, global_batch_size(cfg, split), cfg.seed, drop_last)
+    keyed = (stage, epoch) if cfg.train.draws == KEYED else None
+    batch = global_batch_size(cfg, split)
+    return DeviceViewsData(split, views, batch, cfg.seed, drop_last, keyed)
 
 
 def train_loader(
@@ -209,16 +259,26 @@ def train_loader(
     cfg: RunConfig,
     image_size: int,
     drop_last: bool = True,
+    stage: str = "train",
+    epoch: int = 0,
 ) -> DataLoader:
-    """Shuffled batches of `method.build_transform` views, seeded by the run's seed
-    (`drop_last`: see `fit`)."""
-    dataset = ViewsDataset(split, method.build_transform(image_size))
+    """Shuffled batches of `method.build_transform` views: with keyed draws, `KeyedBatches`
+    of `stage` from `epoch` on, each process taking its slice of each global batch; with
+    stream draws, seeded by the run's seed (`drop_last`: see `fit`)."""
+    world = cfg.world_size
     workers = cfg.runtime.num_workers
     common: dict[str, Any] = dict(
         num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available()
     )
+    transform = method.build_transform(image_size)
+    if cfg.train.draws == KEYED:
+        sizes = keyed_sizes(len(split), global_batch_size(cfg, split), world, drop_last)
+        keyed = KeyedBatches(len(split), sizes, cfg.seed, stage, epoch)
+        dataset = ViewsDataset(split, transform, keyed=(cfg.seed, stage))
+        sampler = keyed if world == 1 else _RankShare(keyed, None, world)
+        return DataLoader(dataset, batch_sampler=sampler, **common)
+    dataset = ViewsDataset(split, transform)
     if not drop_last:  # under DDP each process takes its slice of each batch
-        world = cfg.world_size
         batches = EvenBatches(len(split), global_batch_size(cfg, split), cfg.seed, world)
         sampler = batches if world == 1 else _RankShare(batches, None, world)
         return DataLoader(dataset, batch_sampler=sampler, **common)
@@ -230,3 +290,14 @@ def train_loader(
         generator=torch.Generator().manual_seed(cfg.seed),
         **common,
     )
+
+
+def stream_generators(data: DataLoader | DeviceViewsData) -> list[torch.Generator]:
+    """The generators whose states a stage checkpoint keeps under stream draws."""
+    if isinstance(data, DeviceViewsData):
+        return [data.generator]
+    found = [data.generator] if data.generator is not None else []
+    batches = getattr(data.batch_sampler, "batches", data.batch_sampler)  # `_RankShare`'s
+    if isinstance(batches, EvenBatches):
+        found.append(batches.generator)
+    return found

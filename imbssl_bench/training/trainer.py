@@ -26,10 +26,12 @@ from imbssl_bench.training.callbacks import (
     StageStats,
 )
 from imbssl_bench.training.checkpoints import AtomicCheckpointIO, epoch_checkpoints, resume_point
+from imbssl_bench.training.draws import KEYED, KeyedSteps, StreamState, reseed_after
 from imbssl_bench.training.loaders import (
     DeviceViewsData,
     even_batch_size,
     global_batch_size,
+    stream_generators,
     train_data,
 )
 from imbssl_bench.training.logs import RunLogging, check_logger
@@ -149,6 +151,7 @@ def fit(
     checkpoint_dir: Path | None = None,
     drop_last: bool = True,
     observers: StageObservers | None = None,
+    stage: str | None = None,
 ) -> TrainStats:
     """Train `method` (a `Method`, or any LightningModule with `build_transform(image_size)`,
     such as a variant's wrapper) on `split` for the config's epochs and return stats. With
@@ -157,25 +160,28 @@ def fit(
     ``drop_last=False`` every image in every epoch (all but ``n % processes`` under DDP), in
     `EvenBatches` of at most that size (`TrainStats.batch_size`: the largest of them).
     `observers`: the stage's loggers (a resumed stage's logs keep its finished epochs) and
-    watching callbacks."""
+    watching callbacks. `stage` (default: the observers', else ``train``) keys its draws."""
     reporter = reporter or NullReporter()
     epochs = cfg.train.epochs
-    data = train_data(split, method, cfg, image_size, drop_last)
-    speed_up(method, cfg)
+    observers = observers or StageObservers(stage or "train")
+    stage_name = stage or observers.stage
     resume, resumed_from = resume_point(checkpoint_dir, reporter.note)
+    data = train_data(split, method, cfg, image_size, drop_last, stage_name, resumed_from or 0)
+    speed_up(method, cfg)
     if resumed_from is not None:
         reporter.note(f"resumed from its checkpoint after epoch {resumed_from}/{epochs} ({resume})")
     start = time.perf_counter()
     stage = StageStats(start)
-    observers = observers or StageObservers("train")
+    keyed = cfg.train.draws == KEYED
+    draws = KeyedSteps(cfg.seed, stage_name) if keyed else StreamState(stream_generators(data))
     loggers = observers.loggers(resumed_from or 0)
     watching = [*observers.callbacks, *([LogLearningRate()] if loggers else [])]
     trainer = make_trainer(
         cfg,
         epochs,
-        [ReporterCallback(reporter), FiniteLoss(), stage, *callbacks, *watching],
+        [ReporterCallback(reporter), FiniteLoss(), stage, draws, *callbacks, *watching],
         checkpoint_dir=checkpoint_dir,
-        shares_batches=not drop_last,
+        shares_batches=keyed or not drop_last,
         loggers=loggers,
     )
     with warnings.catch_warnings():
@@ -197,6 +203,8 @@ def fit(
             raise
     if trainer.interrupted:  # older Lightning returns from fit after Ctrl+C
         raise KeyboardInterrupt
+    if keyed:
+        reseed_after(cfg.seed, stage_name)
     loss = trainer.callback_metrics.get("train_loss_epoch")
     final_loss = float(loss) if loss is not None else stage.loss  # None: resumed, finished
     if final_loss is not None and not torch.isfinite(torch.tensor(final_loss)):

@@ -62,6 +62,7 @@ class PretrainContext:
             checkpoint_dir=self.stage_dir(stage),
             drop_last=drop_last,
             observers=observers,
+            stage=stage,
         )
 
 
