@@ -4,10 +4,10 @@ One dataclass per section; ``None`` means "use the default that `resolve_config`
 `RuntimeConfig` holds where and how a run executes (data folder, device, loader workers); it is
 stored in the record, and only its fields that change the numbers are part of the run's
 identity (`RUNTIME_IDENTITY`: the memory format, compilation, the training processes), so
-moving the data, another worker count or switching from CPU to GPU does not change the run id. The training path (``train.augment``,
-``train.precision``) is: left unset, planning picks it per machine and storage
-(running/fastpath.py), so such a grid planned where bf16 is native gets other ids than
-where it is not.
+moving the data, another worker count or switching from CPU to GPU does not change the run
+id. The training path (``train.augment``, ``train.precision``) is: left unset, planning picks
+it per machine and storage (running/fastpath.py), so such a grid planned where bf16 is native
+gets other ids than where it is not.
 """
 
 from __future__ import annotations

@@ -24,10 +24,11 @@ class Interrupted(RuntimeError):
 def numbers(record: dict[str, Any]) -> dict[str, Any]:
     """What must not move when a run is resumed or run with other workers."""
     metrics = {k: record["metrics"].get(k) for k in NUMBERS}
-    return {**metrics, "final_loss": record["train"]["final_loss"], "steps": record["train"]["steps"]}
+    train = record["train"]
+    return {**metrics, "final_loss": train["final_loss"], "steps": train["steps"]}
 
 
-def interrupt_at(monkeypatch: pytest.MonkeyPatch, stage: str, epoch: int, batch: int | None) -> None:
+def interrupt_at(patch: pytest.MonkeyPatch, stage: str, epoch: int, batch: int | None) -> None:
     """Fail the run when `stage` starts `epoch` (0-based; its checkpoint after `epoch` epochs
     is written), or at `batch` of that epoch (mid-epoch: the work since the checkpoint is lost)."""
 
@@ -43,8 +44,8 @@ def interrupt_at(monkeypatch: pytest.MonkeyPatch, stage: str, epoch: int, batch:
         if batch is not None and index == batch and here(trainer):
             raise Interrupted(f"{stage} epoch {epoch} batch {batch}")
 
-    monkeypatch.setattr(StageStats, "on_train_epoch_start", at_epoch, raising=False)
-    monkeypatch.setattr(StageStats, "on_train_batch_start", at_batch, raising=False)
+    patch.setattr(StageStats, "on_train_epoch_start", at_epoch, raising=False)
+    patch.setattr(StageStats, "on_train_batch_start", at_batch, raising=False)
 
 
 def resumed_record(spec: Any, out: Path, monkeypatch: pytest.MonkeyPatch, where: tuple) -> dict:
@@ -91,5 +92,5 @@ def test_stream_draws_take_no_workers(tmp_path: Path) -> None:
     from imbssl_bench.errors import UserError
 
     spec = tiny_spec(draws="stream", num_workers=2)
-    with pytest.raises(UserError, match="--draws stream .* pass --num-workers 0"):
+    with pytest.raises(UserError, match=r"--draws stream .* pass --num-workers 0"):
         plan_grid(spec, tmp_path)

@@ -118,7 +118,8 @@ class KeyedSteps(pl.Callback):
         self.seed, self.stage = seed, stage
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        seed_all(draw_seed(self.seed, self.stage, trainer.current_epoch, "steps", trainer.global_rank))
+        epoch, rank = trainer.current_epoch, trainer.global_rank
+        seed_all(draw_seed(self.seed, self.stage, epoch, "steps", rank))
 
 
 def reseed_after(seed: int, stage: str) -> None:
