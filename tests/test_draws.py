@@ -65,16 +65,32 @@ def only_record(spec: Any, out: Path) -> dict[str, Any]:
     return record
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The record of a spec's uninterrupted run, trained once per module."""
+    done: dict[str, dict[str, Any]] = {}
+
+    def record(spec: Any) -> dict[str, Any]:
+        key = repr(spec)
+        if key not in done:
+            done[key] = only_record(spec, tmp_path_factory.mktemp("whole"))
+        return done[key]
+
+    return record
+
+
 BASE = dict(epochs=3, n_max=24, batch_size=32, logger="none", monitor_every=0)
 
 
-@pytest.mark.parametrize("draws", ["keyed", "stream"])
-@pytest.mark.parametrize("batch", [None, 1], ids=["between-epochs", "mid-epoch"])
+@pytest.mark.parametrize(
+    ("draws", "batch"), [("keyed", None), ("keyed", 1), ("stream", 1)],
+    ids=["keyed-between-epochs", "keyed-mid-epoch", "stream-mid-epoch"],
+)  # fmt: skip
 def test_a_resumed_base_run_equals_the_uninterrupted_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, draws: str, batch: int | None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted, draws: str, batch: int | None
 ) -> None:
     spec = tiny_spec(methods=("simclr",), ratios=(10.0,), draws=draws, **BASE)
-    whole = only_record(spec, tmp_path / "whole")
+    whole = uninterrupted(spec)
     resumed = resumed_record(spec, tmp_path / "resumed", monkeypatch, ("base", 2, batch))
     assert resumed["run_id"] == whole["run_id"]
     assert resumed["train"]["resumed_from_epoch"] == 2
@@ -94,3 +110,54 @@ def test_stream_draws_take_no_workers(tmp_path: Path) -> None:
     spec = tiny_spec(draws="stream", num_workers=2)
     with pytest.raises(UserError, match=r"--draws stream .* pass --num-workers 0"):
         plan_grid(spec, tmp_path)
+
+
+CD = {"clusters": 2, "min_cluster_size": 8, "expert_steps": 4, "student_epochs": 2}
+STAGES = [  # (draws, variant, its options, the stage interrupted, epoch, batch)
+    ("keyed", "sam", {}, "sam", 1, 1),
+    ("keyed", "rwsam", {"rwsam_warmup": 1, "rwsam_refresh": 1}, "rwsam", 2, None),
+    ("keyed", "cluster-distill", CD, "expert-1", 1, None),
+    ("keyed", "cluster-distill", CD, "student", 1, 1),
+    # stream: a finished stage restored from its checkpoint sets the streams back too
+    ("stream", "cluster-distill", CD, "expert-1", 1, None),
+    ("stream", "sam", {}, "sam", 1, 1),
+]
+
+
+@pytest.mark.parametrize(("draws", "variant", "options", "stage", "epoch", "batch"), STAGES)
+def test_a_variant_resumed_in_any_stage_equals_the_uninterrupted_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uninterrupted,
+    draws: str,
+    variant: str,
+    options: dict,
+    stage: str,
+    epoch: int,
+    batch: int | None,
+) -> None:
+    spec = tiny_spec(
+        methods=("simclr",), ratios=(10.0,), variants=(variant,), variant_args=options,
+        draws=draws, **BASE,
+    )  # fmt: skip
+    whole = uninterrupted(spec)
+    resumed = resumed_record(spec, tmp_path / "resumed", monkeypatch, (stage, epoch, batch))
+    assert numbers(resumed) == numbers(whole)
+    assert resumed["diagnostics"] == whole["diagnostics"] or _same_but_time(resumed, whole)
+
+
+def _same_but_time(a: dict, b: dict) -> bool:
+    """Diagnostics equal except wall times (`*_s`) and whether a stage was resumed."""
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if not _timing(k)}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+
+    assert strip(a["diagnostics"]) == strip(b["diagnostics"])
+    return True
+
+
+def _timing(key: str) -> bool:
+    timing = ("wall", "resumed_from_epoch", "trained_by", "weights_fraction")
+    return key.endswith("_s") or key in timing
