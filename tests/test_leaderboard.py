@@ -152,14 +152,37 @@ def test_other_data_is_another_row_and_twins_are_refused() -> None:
         lb.render([a, twin])
 
 
+def _code(r: dict, commit: str | None, *trained_by: str, torch: str = "2.14.1") -> dict:
+    """Record `r` as written by code `commit`, trained by `trained_by`, with `torch`."""
+    packages = {"torch": torch, "torchvision": "0.29.1", "lightly": "1.6.0"}
+    env = {**r["env"], "code": {"version": "0.2.0", "commit": commit}, "packages": packages}
+    return {**r, "env": env, "train": {"epochs": 10, "trained_by": list(trained_by)}}
+
+
 def test_rows_from_several_code_versions_are_marked() -> None:
     old = record("simclr", 1, 0, 0.80)
     new = record("simclr", 1, 1, 0.60)
     new["env"] = {**new["env"], "code": {"version": "0.2.0", "commit": None}}
     md = lb.render([old, new, record("simsiam", 1, 0, 0.7)])
     assert "| simclr † | base |" in md and "| simsiam | base |" in md
-    assert "† Records from more than one code version: simclr (0.2.0, unknown)." in md
+    assert "- simclr: imbssl-bench 0.2.0 / unknown\n" in md
     assert "†" not in lb.render(RECORDS)
+
+
+def test_rows_from_several_commits_or_libraries_are_marked() -> None:
+    a = "d0b62db6993ada1c5b5760ffa7273f15d497321e"
+    b = "ef3945cbd155d90162f1bdb5c285074a3a8752a7"
+    one = _code(record("simclr", 1, 0, 0.80), a)
+    other = _code(record("simclr", 1, 1, 0.60), b)
+    md = lb.render([one, other, record("simsiam", 1, 0, 0.7)])
+    assert "| simclr † | base |" in md and "| simsiam | base |" in md
+    assert "† Rows whose records come from more than one code commit" in md
+    assert "- simclr: commits d0b62db, ef3945c\n" in md
+    resumed = _code(record("simclr", 1, 1, 0.60), b, f"0.2.0@{a}", f"0.2.0@{b}")  # one record
+    assert "- simclr: commits d0b62db, ef3945c\n" in lb.render([resumed])
+    newer = _code(record("simclr", 1, 1, 0.60), a, torch="2.15.0")
+    assert "- simclr: torch 2.14.1 / 2.15.0\n" in lb.render([one, newer])
+    assert "†" not in lb.render([one, _code(record("simclr", 1, 1, 0.6), a, f"0.2.0@{a}")])
 
 
 def variant_record(
