@@ -7,6 +7,7 @@ import pytest
 from imbssl_bench.config import ImbalanceConfig, RunConfig, TrainConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.reporting import leaderboard as lb
+from imbssl_bench.reporting.curves import write_curve_plots
 from imbssl_bench.reporting.plots import write_plots
 from imbssl_bench.running.records import SCHEMA, write_record
 
@@ -90,6 +91,33 @@ def test_plots_are_written_and_checked(tmp_path: Path) -> None:
     assert "missing plot" in lb.check(results, out)
     (plot,) = write_plots(RECORDS, tmp_path)
     assert plot.read_bytes().startswith(b"\x89PNG") and plot.stat().st_size > 5000
+    assert lb.check(results, out) == ""
+
+
+def _metrics(records: list[dict], **values: object) -> list[dict]:
+    return [{**r, "metrics": {**r["metrics"], **values}} for r in records]
+
+
+@pytest.mark.parametrize(
+    ("draw", "change"),
+    [
+        (write_plots, {"linear_top1": 0.5}),
+        (write_curve_plots, {"loss_curve": [[1, 2.0], [2, 1.5]]}),
+    ],
+)
+def test_check_finds_a_plot_drawn_from_other_numbers(tmp_path: Path, draw, change) -> None:
+    records = _metrics(RECORDS, loss_curve=[[1, 2.0], [2, 1.0]])
+    results = tmp_path / "results"
+    for r in records:
+        write_record(results / f"{r['run_id']}.json", r)
+    out = tmp_path / "README.md"
+    out.write_text(lb.render(records))
+    write_plots(records, tmp_path)
+    write_curve_plots(records, tmp_path)
+    assert lb.check(results, out) == ""
+    (plot,) = draw(_metrics(records, **change), tmp_path)  # the same file: the same table
+    assert lb.check(results, out) == f"stale plot: {plot} (drawn from other records)\n"
+    draw(records, tmp_path)
     assert lb.check(results, out) == ""
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from imbssl_bench.errors import UserError
 from imbssl_bench.reporting.cells import fmt_ratio, pct, pct_points
-from imbssl_bench.reporting.curves import curves_name, has_curves
+from imbssl_bench.reporting.curves import curve_stamps, curves_name, has_curves
+from imbssl_bench.reporting.plots import plot_stamps
 from imbssl_bench.reporting.provenance import footnote, mixed_code
 from imbssl_bench.reporting.remedies import remedy_table
 from imbssl_bench.reporting.rows import (
@@ -28,6 +29,7 @@ from imbssl_bench.reporting.rows import (
     plot_name,
     row_names,
 )
+from imbssl_bench.reporting.stamps import read_stamp
 from imbssl_bench.reporting.transfer import transfer_tables
 from imbssl_bench.running.records import load_records
 
@@ -278,8 +280,11 @@ def build(results_dir: Path, knn: str = "final") -> str:
 
 
 def check(results_dir: Path, out: Path, knn: str = "final") -> str:
-    """The unified diff between `out` and what the records give ('' when up to date)."""
-    expected = build(results_dir, knn)
+    """The unified diff between `out` and what the records give, then each linked plot that
+    is missing or stale ('' when all is up to date). A plot is compared by its stamp, the hash
+    of what it draws (`stamps`: PNG bytes differ between matplotlib versions)."""
+    records = load_records(results_dir)
+    expected = render(records, knn)
     if Path(out).is_dir():
         raise UserError(f"--out '{out}' is a folder; give the markdown file to check")
     if not Path(out).is_file():
@@ -296,5 +301,18 @@ def check(results_dir: Path, out: Path, knn: str = "final") -> str:
             tofile=f"{out} (from records)",
         )
     )
-    missing = [link for link in plot_links(expected) if not (Path(out).parent / link).is_file()]
-    return diff + "".join(f"missing plot: {Path(out).parent / link}\n" for link in missing)
+    return diff + "".join(_plot_problems(expected, shown(records, knn), Path(out).parent))
+
+
+def _plot_problems(markdown: str, records: list[dict[str, Any]], folder: Path) -> list[str]:
+    """A line for each plot `markdown` links that is missing under `folder` or whose stamp is
+    not that of what `records` give."""
+    stamps = {**plot_stamps(records), **curve_stamps(records)}
+    problems = []
+    for link in plot_links(markdown):
+        path = folder / link
+        if not path.is_file():
+            problems.append(f"missing plot: {path}\n")
+        elif read_stamp(path) != stamps.get(link):
+            problems.append(f"stale plot: {path} (drawn from other records)\n")
+    return problems
