@@ -7,6 +7,7 @@ import pytest
 from imbssl_bench.config import ImbalanceConfig, RunConfig, TrainConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.reporting import leaderboard as lb
+from imbssl_bench.reporting.curves import write_curve_plots
 from imbssl_bench.reporting.plots import write_plots
 from imbssl_bench.running.records import SCHEMA, write_record
 
@@ -93,6 +94,33 @@ def test_plots_are_written_and_checked(tmp_path: Path) -> None:
     assert lb.check(results, out) == ""
 
 
+def _metrics(records: list[dict], **values: object) -> list[dict]:
+    return [{**r, "metrics": {**r["metrics"], **values}} for r in records]
+
+
+@pytest.mark.parametrize(
+    ("draw", "change"),
+    [
+        (write_plots, {"linear_top1": 0.5}),
+        (write_curve_plots, {"loss_curve": [[1, 2.0], [2, 1.5]]}),
+    ],
+)
+def test_check_finds_a_plot_drawn_from_other_numbers(tmp_path: Path, draw, change) -> None:
+    records = _metrics(RECORDS, loss_curve=[[1, 2.0], [2, 1.0]])
+    results = tmp_path / "results"
+    for r in records:
+        write_record(results / f"{r['run_id']}.json", r)
+    out = tmp_path / "README.md"
+    out.write_text(lb.render(records))
+    write_plots(records, tmp_path)
+    write_curve_plots(records, tmp_path)
+    assert lb.check(results, out) == ""
+    (plot,) = draw(_metrics(records, **change), tmp_path)  # the same file: the same table
+    assert lb.check(results, out) == f"stale plot: {plot} (drawn from other records)\n"
+    draw(records, tmp_path)
+    assert lb.check(results, out) == ""
+
+
 def test_conflicting_records_are_refused() -> None:
     twin = record("simsiam", 1, 0, 0.5)
     twin["run_id"] = "other"
@@ -152,14 +180,37 @@ def test_other_data_is_another_row_and_twins_are_refused() -> None:
         lb.render([a, twin])
 
 
+def _code(r: dict, commit: str | None, *trained_by: str, torch: str = "2.14.1") -> dict:
+    """Record `r` as written by code `commit`, trained by `trained_by`, with `torch`."""
+    packages = {"torch": torch, "torchvision": "0.29.1", "lightly": "1.6.0"}
+    env = {**r["env"], "code": {"version": "0.2.0", "commit": commit}, "packages": packages}
+    return {**r, "env": env, "train": {"epochs": 10, "trained_by": list(trained_by)}}
+
+
 def test_rows_from_several_code_versions_are_marked() -> None:
     old = record("simclr", 1, 0, 0.80)
     new = record("simclr", 1, 1, 0.60)
     new["env"] = {**new["env"], "code": {"version": "0.2.0", "commit": None}}
     md = lb.render([old, new, record("simsiam", 1, 0, 0.7)])
     assert "| simclr † | base |" in md and "| simsiam | base |" in md
-    assert "† Records from more than one code version: simclr (0.2.0, unknown)." in md
+    assert "- simclr: imbssl-bench 0.2.0 / unknown\n" in md
     assert "†" not in lb.render(RECORDS)
+
+
+def test_rows_from_several_commits_or_libraries_are_marked() -> None:
+    a = "d0b62db6993ada1c5b5760ffa7273f15d497321e"
+    b = "ef3945cbd155d90162f1bdb5c285074a3a8752a7"
+    one = _code(record("simclr", 1, 0, 0.80), a)
+    other = _code(record("simclr", 1, 1, 0.60), b)
+    md = lb.render([one, other, record("simsiam", 1, 0, 0.7)])
+    assert "| simclr † | base |" in md and "| simsiam | base |" in md
+    assert "† Rows whose records come from more than one code commit" in md
+    assert "- simclr: commits d0b62db, ef3945c\n" in md
+    resumed = _code(record("simclr", 1, 1, 0.60), b, f"0.2.0@{a}", f"0.2.0@{b}")  # one record
+    assert "- simclr: commits d0b62db, ef3945c\n" in lb.render([resumed])
+    newer = _code(record("simclr", 1, 1, 0.60), a, torch="2.15.0")
+    assert "- simclr: torch 2.14.1 / 2.15.0\n" in lb.render([one, newer])
+    assert "†" not in lb.render([one, _code(record("simclr", 1, 1, 0.6), a, f"0.2.0@{a}")])
 
 
 def variant_record(

@@ -69,6 +69,12 @@ def _set_method(r: dict) -> None:
     r["config"]["method"] = r["method"] = "mystery"
 
 
+def _move_an_image(r: dict) -> None:
+    """Same total, other per-class counts: not what the config's profile gives."""
+    r["class_counts"][0] -= 1
+    r["class_counts"][-1] += 1
+
+
 @pytest.mark.parametrize(
     ("change", "redigest", "expected"),
     [
@@ -79,6 +85,7 @@ def _set_method(r: dict) -> None:
         (lambda r: r["config"].update(seed=5), True, "run id does not match its config"),
         (lambda r: r["class_counts"].__setitem__(0, 1), True, "not n_train"),
         (_set_method, True, "method 'mystery' is not built in"),
+        (_move_an_image, True, "but its config gives"),
     ],
 )
 def test_validate_names_the_file_of_each_problem(
@@ -101,6 +108,33 @@ def test_validate_finds_a_copy_and_a_misnamed_file(cli, tmp_path: Path) -> None:
     assert res.code == 1
     assert f"rename it {paths[0].stem}.json" in res.err
     assert f"is also recorded in {paths[0]}" in res.err
+
+
+def test_class_counts_of_a_split_file_or_unresolved_n_max_are_not_rederived() -> None:
+    from imbssl_bench.reporting.validate import count_problems
+
+    record = read_record(sorted(RESULTS.glob("digits-*.json"))[0])
+    assert count_problems(record) == []
+    _move_an_image(record)
+    assert "but its config gives" in count_problems(record)[0]
+    split = {**record["config"]["data"], "split_hash": "0123456789ab"}
+    assert count_problems({**record, "config": {**record["config"], "data": split}}) == []
+    unresolved = {**record["config"]["imbalance"], "n_max": None}
+    assert count_problems({**record, "config": {**record["config"], "imbalance": unresolved}}) == []
+
+
+def test_a_matched_record_names_runs_of_its_folder(cli, tmp_path: Path) -> None:
+    folder = tmp_path / "res"
+    folder.mkdir()
+    for path in RESULTS.glob("imagefolder-simclr-*.json"):
+        shutil.copy(path, folder)
+    assert cli("leaderboard", "--results", folder, "--validate").code == 0
+    (folder / "imagefolder-simclr-sam-r1-s0-c80f8da96848.json").unlink()
+    res = cli("leaderboard", "--results", folder, "--validate")
+    assert res.code == 1
+    (line,) = [x for x in res.err.splitlines() if x.startswith("invalid:")]
+    assert "imagefolder-simclr-matched-r1-s0-f5134333ae6f.json" in line
+    assert "imagefolder-simclr-sam-r1-s0-c80f8da96848" in line.split(".json", 1)[1]
 
 
 def test_plugin_records_name_their_version(cli, tmp_path: Path) -> None:

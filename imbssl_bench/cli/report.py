@@ -22,7 +22,8 @@ def leaderboard(
         bool,
         typer.Option(
             "--check",
-            help="Exit 1 with a diff when --out is not what the records give; write nothing.",
+            help="Exit 1 with a diff when --out is not what the records give, or a plot it "
+            "links is missing or drawn from other numbers; write nothing.",
         ),
     ] = False,
     knn: Annotated[
@@ -37,9 +38,9 @@ def leaderboard(
         bool,
         typer.Option(
             "--validate",
-            help="Check every record (schema, digest, run id vs config, accuracies in [0, 1], "
-            "duplicates, plugin versions): one line per problem naming its file, exit 1 if "
-            "any; write nothing.",
+            help="Check every record (schema, digest, run id and class counts vs config, "
+            "accuracies in [0, 1], duplicates, matched runs present, plugin versions): one "
+            "line per problem naming its file, exit 1 if any; write nothing.",
         ),
     ] = False,
 ) -> None:

@@ -1,6 +1,7 @@
 """Training curves from the records (``metrics.loss_curve``, ``metrics.knn_curve``): one PNG per
 leaderboard table (loss and online kNN vs epoch, one line per row and ratio, mean over seeds)
-and one per run for ``imbssl-bench show``."""
+and one per run for ``imbssl-bench show``; each stamped with a hash of what it draws
+(`stamps`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from typing import Any
 from imbssl_bench.files import write_bytes_atomic
 from imbssl_bench.reporting.cells import fmt_ratio
 from imbssl_bench.reporting.rows import group_rows, group_tables, plot_name, row_label, row_names
+from imbssl_bench.reporting.stamps import data_hash, png_metadata
 
 Curve = list[tuple[float, float]]
 CURVES = (("loss_curve", 1.0), ("knn_curve", 100.0))  # the record's key, the scale
+DRAWING = "curves v1"  # bump when the same curves are drawn differently
 
 
 def mean_curve(curves: Sequence[Sequence[Sequence[float]]], scale: float = 1.0) -> Curve:
@@ -44,7 +47,7 @@ def curves_name(key: tuple) -> str:
 def _figure(lines: dict[str, dict[str, Curve]], groups: dict[str, str], title: str) -> bytes:
     """One loss panel per group (a method and training stage: their losses differ in scale)
     and one kNN panel; `lines`: metric -> label -> curve; `groups`: label -> its panel. A
-    label keeps its colour in every panel."""
+    label keeps its colour in every panel. The PNG carries the stamp of what it draws."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,9 +75,14 @@ def _figure(lines: dict[str, dict[str, Curve]], groups: dict[str, str], title: s
     fig.suptitle(textwrap.fill(title, 80), fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
+    metadata = png_metadata(DRAWING, _drawn(lines, groups, title))
+    fig.savefig(buffer, format="png", metadata=metadata)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _drawn(lines: dict[str, dict[str, Curve]], groups: dict[str, str], title: str) -> dict:
+    return {"title": title, "lines": lines, "groups": groups}
 
 
 def _loss_stage(records: list[dict[str, Any]]) -> str:
@@ -83,9 +91,12 @@ def _loss_stage(records: list[dict[str, Any]]) -> str:
     return "/".join(sorted(s or "?" for s in stages)) or "?"
 
 
-def write_curve_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """Each table's curves plot (tables whose records have curves) under `folder`."""
-    written = []
+def curve_data(
+    records: list[dict[str, Any]],
+) -> dict[str, tuple[dict[str, dict[str, Curve]], dict[str, str], str]]:
+    """Each table's curves plot (tables whose records have curves) as `_figure`'s arguments,
+    by its file name relative to the leaderboard's folder."""
+    plots = {}
     for key, table in group_tables(records).items():
         if not has_curves(table):
             continue
@@ -104,8 +115,21 @@ def write_curve_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]
                     if curves:
                         lines.setdefault(metric, {})[label] = mean_curve(curves, scale)
         title = f"{key[1]} · {key[2]} profile: mean over the seeds that kept curves"
-        path = Path(folder) / curves_name(key)
-        write_bytes_atomic(path, _figure(lines, groups, title))
+        plots[curves_name(key)] = (lines, groups, title)
+    return plots
+
+
+def curve_stamps(records: list[dict[str, Any]]) -> dict[str, str]:
+    """The stamp each table's curves plot must carry, by file name (see `curve_data`)."""
+    return {name: data_hash(DRAWING, _drawn(*args)) for name, args in curve_data(records).items()}
+
+
+def write_curve_plots(records: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """Each table's curves plot (tables whose records have curves) under `folder`."""
+    written = []
+    for name, args in curve_data(records).items():
+        path = Path(folder) / name
+        write_bytes_atomic(path, _figure(*args))
         written.append(path)
     return written
 

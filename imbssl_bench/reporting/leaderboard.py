@@ -16,7 +16,9 @@ from typing import Any
 
 from imbssl_bench.errors import UserError
 from imbssl_bench.reporting.cells import fmt_ratio, pct, pct_points
-from imbssl_bench.reporting.curves import curves_name, has_curves
+from imbssl_bench.reporting.curves import curve_stamps, curves_name, has_curves
+from imbssl_bench.reporting.plots import plot_stamps
+from imbssl_bench.reporting.provenance import footnote, mixed_code
 from imbssl_bench.reporting.remedies import remedy_table
 from imbssl_bench.reporting.rows import (
     ONLINE_KNN,
@@ -26,8 +28,8 @@ from imbssl_bench.reporting.rows import (
     group_tables,
     plot_name,
     row_names,
-    versions,
 )
+from imbssl_bench.reporting.stamps import read_stamp
 from imbssl_bench.reporting.transfer import transfer_tables
 from imbssl_bench.running.records import load_records
 
@@ -202,12 +204,12 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
     ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     names = row_names(rows)
-    mixed = {row: versions(rows[row]) for row in rows if len(versions(rows[row])) > 1}
+    mixed = {row: mixed_code(rows[row]) for row in rows}
     for row in rows:
         by_ratio = {x: [r for r in rows[row] if r["ratio"] == x] for x in ratios}
         seeds = sorted({r["seed"] for r in rows[row]})
         cells = [
-            names[row] + (" †" if row in mixed else ""),
+            names[row] + (" †" if mixed[row] else ""),
             row[3],
             epochs_cell(row),
             *[_cell(by_ratio[x]) for x in ratios],
@@ -218,9 +220,7 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    if mixed:
-        which = "; ".join(f"{names[row]} ({', '.join(v)})" for row, v in mixed.items())
-        lines += [f"† Records from more than one code version: {which}.", ""]
+    lines += footnote({_short_name(row, names): mixed[row] for row in rows})
     lines += remedy_table(rows, names, ratios)
     if ratios[0] == 1 and len(ratios) > 1:
         lines += _gap_table(rows, names, ratios, same_size=bool(total))
@@ -228,6 +228,13 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
     if has_curves(records):
         lines += [f"![training loss and online kNN vs epoch]({curves_name(key)})", ""]
     return lines + transfer_tables(rows, names, ratios)
+
+
+def _short_name(row: tuple, names: dict[tuple, str]) -> str:
+    """A row as a footnote names it: its name with ``+variant`` after the method unless base,
+    e.g. ``simclr+matched · matched_factor=2``."""
+    method, variant = row[1], row[3]
+    return names[row] if variant == "base" else f"{method}+{variant}{names[row][len(method) :]}"
 
 
 def _gap_table(
@@ -273,8 +280,11 @@ def build(results_dir: Path, knn: str = "final") -> str:
 
 
 def check(results_dir: Path, out: Path, knn: str = "final") -> str:
-    """The unified diff between `out` and what the records give ('' when up to date)."""
-    expected = build(results_dir, knn)
+    """The unified diff between `out` and what the records give, then each linked plot that
+    is missing or stale ('' when all is up to date). A plot is compared by its stamp, the hash
+    of what it draws (`stamps`: PNG bytes differ between matplotlib versions)."""
+    records = load_records(results_dir)
+    expected = render(records, knn)
     if Path(out).is_dir():
         raise UserError(f"--out '{out}' is a folder; give the markdown file to check")
     if not Path(out).is_file():
@@ -291,5 +301,18 @@ def check(results_dir: Path, out: Path, knn: str = "final") -> str:
             tofile=f"{out} (from records)",
         )
     )
-    missing = [link for link in plot_links(expected) if not (Path(out).parent / link).is_file()]
-    return diff + "".join(f"missing plot: {Path(out).parent / link}\n" for link in missing)
+    return diff + "".join(_plot_problems(expected, shown(records, knn), Path(out).parent))
+
+
+def _plot_problems(markdown: str, records: list[dict[str, Any]], folder: Path) -> list[str]:
+    """A line for each plot `markdown` links that is missing under `folder` or whose stamp is
+    not that of what `records` give."""
+    stamps = {**plot_stamps(records), **curve_stamps(records)}
+    problems = []
+    for link in plot_links(markdown):
+        path = folder / link
+        if not path.is_file():
+            problems.append(f"missing plot: {path}\n")
+        elif read_stamp(path) != stamps.get(link):
+            problems.append(f"stale plot: {path} (drawn from other records)\n")
+    return problems

@@ -11,7 +11,6 @@ from typing import Any
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.running.records import record_version
 
 DATA_EXTRAS = (("classes", "classes"), ("split", "split_name"))  # in a table's key when set
 ONLINE_KNN = "online_knn"  # a record's monitor schedule in the leaderboard's --knn best view
@@ -183,11 +182,6 @@ def row_names(rows: dict[tuple, list[dict[str, Any]]]) -> dict[tuple, str]:
         ]
         names[row] = f"{row[1]} · {', '.join(parts)}" if parts else row[1]
     return names
-
-
-def versions(records: list[dict[str, Any]]) -> list[str]:
-    """The package versions that wrote `records`."""
-    return sorted({record_version(r) for r in records})
 
 
 def plot_name(key: tuple) -> str:

@@ -4,10 +4,12 @@ reaches a table, one line per problem, each naming its file.
 What it checks: the record schema and required fields (`read_record`), the digest the harness
 wrote (a record edited afterwards no longer matches), the run id and config hash against the
 config, the fields tables read (method, variant, dataset, ratio, seed, image count) against
-the config, every accuracy in [0, 1], a file named by its run id, one record per run id and
-per experiment, and that the current code could have produced the config: a method or variant
-that is not built in must name the plugin version that ran it. It cannot re-run a record.
-Imports neither torch nor any training library.
+the config, the per-class counts against those the config gives (`count_problems`), every
+accuracy in [0, 1], a file named by its run id, one record per run id and per experiment, that
+a `matched` record's runs (``diagnostics.matched.to``) have records in the folder, and that the
+current code could have produced the config: a method or variant that is not built in must
+name the plugin version that ran it. It cannot re-run a record. Imports neither torch nor any
+training library.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
+from imbssl_bench.profiles import profile_counts
 from imbssl_bench.registry import builtin_names
 from imbssl_bench.reporting.rows import check_duplicates
 from imbssl_bench.running.records import read_record, record_digest, record_files
@@ -32,7 +35,7 @@ def validate(results_dir: Path) -> list[str]:
         raise UserError(f"results folder '{results_dir}' does not exist; pass --results DIR")
     problems: list[str] = []
     where: dict[str, Path] = {}
-    ok: list[Record] = []
+    records: dict[Path, Record] = {}
     for path in record_files(results_dir):
         try:
             record = read_record(path)
@@ -45,11 +48,28 @@ def validate(results_dir: Path) -> list[str]:
             problems.append(f"{path}: run '{run_id}' is also recorded in {where[run_id]}; keep one")
             continue
         where[run_id] = path
-        ok += [record] if record["status"] == "ok" else []
+        records[path] = record
+    problems += _matched_problems(records, results_dir)
     try:
-        check_duplicates(ok)
+        check_duplicates(r for r in records.values() if r["status"] == "ok")
     except UserError as exc:
         problems.append(f"{results_dir}: {exc}")
+    return problems
+
+
+def _matched_problems(records: dict[Path, Record], results_dir: Path) -> list[str]:
+    """A `matched` record names the runs it was planned to match (``diagnostics.matched.to``);
+    the leaderboard pairs it with them, so their records must be in the same folder."""
+    run_ids = {r["run_id"] for r in records.values()}
+    problems = []
+    for path, record in records.items():
+        to = ((record.get("diagnostics") or {}).get("matched") or {}).get("to") or []
+        missing = [run_id for run_id in to if run_id not in run_ids]
+        if missing:
+            problems.append(
+                f"{path}: matched to {', '.join(missing)} (diagnostics.matched.to), which has no "
+                f"record under {results_dir}; add it, or move this record out too"
+            )
     return problems
 
 
@@ -102,7 +122,37 @@ def _field_problems(record: Record, cfg: RunConfig) -> list[str]:
     elif sum(counts) != record["n_train"]:
         n = record["n_train"]
         problems.append(f"has class_counts summing to {sum(counts)}, not n_train {n}")
+    else:
+        problems += count_problems(record)
     return problems
+
+
+def count_problems(record: Record) -> list[str]:
+    """The record's class counts against those its config gives, from `profile_counts` as the
+    harness plans them (the number of classes: its ``class_names``). Skipped where the config
+    alone does not give them: a ``--split-file`` run (``data.split_hash``: the file's counts),
+    an unresolved n_max (the pool's smallest class: only the dataset knows it) or a record
+    without class names."""
+    cfg = RunConfig.from_dict(record["config"])
+    imb = cfg.imbalance
+    if cfg.data.split_hash or not imb.n_max or not record.get("class_names"):
+        return []
+    try:
+        expected = profile_counts(
+            len(record["class_names"]),
+            imb.ratio,
+            imb.n_max,
+            imb.profile,
+            imb.class_order,
+            cfg.seed,
+            imb.total,
+            imb.pareto_shape,
+        )
+    except UserError as exc:
+        return [f"has a config that gives no class counts: {exc}"]
+    if expected != record["class_counts"]:
+        return [f"has class_counts {record['class_counts']} but its config gives {expected}"]
+    return []
 
 
 def _plugin_problems(cfg: RunConfig) -> list[str]:
