@@ -3,10 +3,13 @@ that methods and variants share: both are plugins, found, listed and loaded the 
 
 from __future__ import annotations
 
+import hashlib
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from imbssl_bench.errors import UserError
@@ -34,6 +37,33 @@ def plugin_source(ep: EntryPoint, name: str) -> dict[str, str | None] | None:
         "dist": dist.name if dist else None,
         "version": dist.version if dist else None,
     }
+
+
+def source_hash(ep: EntryPoint) -> str | None:
+    """A hash of a plugin's Python files: those its distribution installed, or for an
+    editable install (which installs none) the working copy of the entry point's top-level
+    package. A plugin edited without a version bump so gets new run ids. None when no file
+    can be read (e.g. a zipped install)."""
+    installed = list(ep.dist.files or []) if ep.dist else []
+    files = [
+        (Path(str(f)), Path(str(f.locate())))
+        for f in installed
+        if f.suffix == ".py" and not f.name.startswith("__editable__")
+    ]
+    if not files:
+        top = sys.modules.get(ep.module.split(".")[0])
+        roots = [Path(d) for d in getattr(top, "__path__", None) or []]
+        files = [(p.relative_to(d), p) for d in roots for p in sorted(d.rglob("*.py"))]
+        if not files and getattr(top, "__file__", None):
+            single = Path(top.__file__)  # type: ignore[union-attr, arg-type]
+            files = [(Path(single.name), single)]
+    digest = hashlib.sha256()
+    for name, path in sorted(files):
+        try:
+            digest.update(str(name).encode() + b"\0" + path.read_bytes())
+        except OSError:
+            return None
+    return digest.hexdigest()[:16] if files else None
 
 
 def builtin_names(kind: str) -> set[str]:
@@ -72,6 +102,8 @@ def load_plugin(ep: EntryPoint, check: Callable[[Any, str], str | None]) -> Plug
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         return PluginInfo(ep.name, origin, version, ep.value, None, error, source)
+    if source is not None:  # a plugin's code is part of its runs' identity, not only its version
+        source = {**source, "source": source_hash(ep)}
     problem = check(obj, ep.name)
     if problem is not None:
         return PluginInfo(ep.name, origin, version, ep.value, None, problem, source)

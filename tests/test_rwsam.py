@@ -1,5 +1,7 @@
 """rwSAM: density weights, the SAM step, and the sam / rwsam / rwsam-oracle variants."""
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
@@ -245,7 +248,12 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.progress import NullReporter
     from imbssl_bench.training.trainer import speed_up
-    from imbssl_bench.training.weights import load_weights
+    from imbssl_bench.training.weights import (
+        kept_weights_section,
+        load_weights,
+        record_of,
+        weights_path,
+    )
     from imbssl_bench.variants import PretrainContext, get_variant
     from imbssl_bench.variants.sam.rwsam import RwSAMArgs, kde_weights, weight_summary
 
@@ -259,17 +267,24 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
         backbone, dim = create_backbone(cfg.model.backbone, cfg.model.stem, image_size=16)
         return create_method(cfg.method, backbone, dim, cfg.method_args, cfg.train, 10)
 
-    def pretrain():  # as `execute` calls it
-        pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        ctx = PretrainContext(cfg, make(), split, 16, NullReporter(), make, tmp_path / "b.pt")
-        return get_variant("rwsam").pretrain(ctx)
+    kept = weights_path(tmp_path, "b")
 
-    first, again = pretrain(), pretrain()  # trains the base stage, then reuses its weights
+    def pretrain(config: RunConfig = cfg):  # type: ignore[no-untyped-def]  # as `execute` does
+        pl.seed_everything(config.seed, workers=True, verbose=False)
+        ctx = PretrainContext(config, make(), split, 16, NullReporter(), make, kept)
+        return get_variant(config.variant).pretrain(ctx)
+
+    first = pretrain()  # trains its base stage itself: it keeps no weights
+    assert not kept.exists()
+    pretrain(dataclasses.replace(cfg, variant="base", variant_args={}))  # the base run keeps...
+    record = {"status": "ok", "kept_weights": kept_weights_section(kept)}
+    record_of(kept).write_text(json.dumps(record))
+    again = pretrain()  # ...and the variant reuses them while the base's record names them
     d = first.diagnostics["rwsam"]
     assert (d["weights_mode"], d["refreshes"], d["in_loop_refreshes"]) == ("offline", 1, 0)
     assert (d["base_reused"], again.diagnostics["rwsam"]["base_reused"]) == (False, True)
     base = make()
-    base.load_state_dict(load_weights(tmp_path / "b.pt")["state_dict"])
+    base.load_state_dict(load_weights(kept)["state_dict"])
     speed_up(base, cfg)  # the memory format (channels-last by default) the run's model has
     w = kde_weights(
         base,

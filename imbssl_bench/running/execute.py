@@ -39,6 +39,7 @@ from imbssl_bench.running.records import SCHEMA, write_record
 from imbssl_bench.training.checkpoints import CHECKPOINTS, discard
 from imbssl_bench.training.logs import LOGS, RunLogging
 from imbssl_bench.training.trainer import StageObservers
+from imbssl_bench.training.weights import kept_weights_section
 from imbssl_bench.variants import PretrainContext, PretrainResult, get_variant
 from imbssl_bench.variants.api import compute_section
 
@@ -133,7 +134,17 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "started_at": started,
         "finished_at": _now(),
         "env": collect_env(device, cfg.plugins),
+        **kept_weights(run),
     }
+
+
+def kept_weights(run: PlannedRun) -> dict[str, Any]:
+    """A `base` run that kept its weights for the grid's other variants names them (their
+    sha256): they are valid while this record is (training/weights.py)."""
+    path = run.base_weights
+    if run.config.variant != "base" or path is None or not path.is_file():
+        return {}
+    return {"kept_weights": kept_weights_section(path)}
 
 
 def _pretrain(

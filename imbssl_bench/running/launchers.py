@@ -184,8 +184,10 @@ def run_local(
     if any(run.config.runtime.num_nodes > 1 for run in todo):
         raise UserError("--num-nodes > 1 needs a cluster: use --launcher slurm")
     workers = Workers()
+    # runs that start from a base run's weights wait for the base runs to finish
+    waves = [[r for r in todo if not _depends_on_base(r)], [r for r in todo if _depends_on_base(r)]]
     if jobs == 1:
-        for i, run in enumerate(todo):
+        for i, run in enumerate(waves[0] + waves[1]):
             reporter.run_started(i, len(todo), run.label)
             record = workers.run(run) if run.config.world_size > 1 else in_process(run)
             assert record is not None  # a stopping grid raised KeyboardInterrupt instead
@@ -215,8 +217,6 @@ def run_local(
         finally:
             slots.put(slot)
 
-    # runs that start from a base run's weights wait for the base runs to finish
-    waves = [[r for r in todo if not _depends_on_base(r)], [r for r in todo if _depends_on_base(r)]]
     for wave in waves:
         pool = ThreadPoolExecutor(max_workers=jobs)
         try:
@@ -257,10 +257,16 @@ def run_slurm(todo: list[PlannedRun], reporter: Reporter, options: SlurmOptions)
         **({"slurm_partition": options.partition} if options.partition and on_slurm else {}),
     )
     started = time.perf_counter()
-    submitted = []
-    for i, run in enumerate(todo):
+    submitted, base_jobs = [], {}
+    order = [r for r in todo if not _depends_on_base(r)] + [r for r in todo if _depends_on_base(r)]
+    for i, run in enumerate(order):
         reporter.run_started(i, len(todo), f"{run.label} (submitted)")
-        submitted.append((run, _stamp(run.path), executor.submit(run_planned, run.to_dict())))
+        after = base_jobs.get(run.base_weights) if _depends_on_base(run) else None
+        executor.update_parameters(slurm_additional_parameters=_after(after))
+        job = executor.submit(run_planned, run.to_dict())
+        if run.config.variant == "base" and run.base_weights is not None:
+            base_jobs[run.base_weights] = job.job_id
+        submitted.append((run, _stamp(run.path), job))
     for n, (run, before, job) in enumerate(submitted):
         try:
             job.result()
@@ -273,6 +279,14 @@ def run_slurm(todo: list[PlannedRun], reporter: Reporter, options: SlurmOptions)
             why = f"job {job.job_id} failed: {' '.join(str(exc).split())[-1500:]}"
         reporter.run_finished(_settle(run, before, why))
     reporter.note(f"{len(todo)} job(s) done in {time.perf_counter() - started:.0f} s")
+
+
+def _after(job_id: str | None) -> dict[str, str]:
+    """Slurm parameters of a job that starts from the weights base job `job_id` keeps: it
+    starts once that job succeeded, and is cancelled if it failed (the rerun resubmits it)."""
+    if job_id is None:
+        return {}
+    return {"dependency": f"afterok:{job_id}", "kill-on-invalid-dep": "yes"}
 
 
 def run_grid(

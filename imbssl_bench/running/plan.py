@@ -41,7 +41,7 @@ from imbssl_bench.running.options import GridSpec, apply_options
 from imbssl_bench.running.records import read_record, record_path
 from imbssl_bench.training.draws import DRAWS, STREAM
 from imbssl_bench.training.trainer import check_runtime
-from imbssl_bench.training.weights import weights_path
+from imbssl_bench.training.weights import belong_to_record, weights_path
 from imbssl_bench.variants import get_variant, variant_names, variant_options, variant_plugin
 
 
@@ -330,9 +330,22 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
             )
         )
         path = record_path(out_dir, cfg.run_id())
-        status = read_record(path)["status"] if path.exists() else "todo"
+        status = record_status(path, matched_to)
         plan.append(PlannedRun(cfg, counts, path, status, matched_to=matched_to))
     return share_base_weights(plan, out_dir)
+
+
+def record_status(path: Path, matched_to: tuple[str, ...]) -> str:
+    """The status of the record at `path` ("todo" without one). A `matched` record planned to
+    other runs than `matched_to` (its remedy got a new run id: a new plugin version or
+    source) is "todo": it trains again, the same experiment, and names the runs it matches."""
+    if not path.exists():
+        return "todo"
+    record = read_record(path)
+    planned_to = (record.get("diagnostics") or {}).get("matched", {}).get("to")
+    if matched_to and record["status"] == "ok" and planned_to != list(matched_to):
+        return "todo"
+    return record["status"]
 
 
 def variant_cost(cfg: RunConfig) -> float:
@@ -375,8 +388,9 @@ def match_compute(
 def share_base_weights(plan: list[PlannedRun], out_dir: Path) -> list[PlannedRun]:
     """`base_weights` for the runs whose variant starts from the `base` run of its config,
     where that base run is in the grid with no ``ok`` record yet (it keeps its weights for
-    them) or kept them earlier; elsewhere none: such a variant trains its base itself (its
-    stage checkpoint resumes it) and nothing is written under ``<out>/weights/``."""
+    them) or its ``ok`` record names the weights it kept (training/weights.py); elsewhere
+    none: such a variant trains its base itself (its stage checkpoint resumes it) and nothing
+    is written under ``<out>/weights/``."""
     to_train = {p.run_id for p in plan if p.config.variant == "base" and p.status != "ok"}
     shared = set()
     for i, p in enumerate(plan):
@@ -385,7 +399,7 @@ def share_base_weights(plan: list[PlannedRun], out_dir: Path) -> list[PlannedRun
             continue  # a finished variant reads no weights
         base_id = base_run_id(p.config)
         path = weights_path(out_dir, base_id)
-        if base_id in to_train or path.is_file():
+        if base_id in to_train or belong_to_record(path):
             plan[i] = dataclasses.replace(p, base_weights=path)
             shared.add(base_id)
     return [

@@ -16,7 +16,7 @@ from imbssl_bench.data import Split
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
 from imbssl_bench.training.trainer import StageObservers, TrainStats, fit, speed_up
-from imbssl_bench.training.weights import load_weights, save_weights
+from imbssl_bench.training.weights import belong_to_record, load_weights, save_weights
 
 
 @dataclass
@@ -182,16 +182,19 @@ def _readable_weights(path: Path, method: Method) -> dict[str, Any] | None:
 
 
 def train_base(ctx: PretrainContext) -> tuple[dict[str, Any], bool]:
-    """Train ``ctx.method`` plainly, or load the weights its `base` run kept. Returns the
-    base run's training stats and whether they were reused; keeps new weights for later."""
+    """Train ``ctx.method`` plainly, or load the weights its `base` run kept (while its ``ok``
+    record names them: training/weights.py). Returns the base training's stats and whether
+    they were reused. The `base` run itself always trains, and keeps its weights for later."""
     path = ctx.base_weights
-    saved = _readable_weights(path, ctx.method) if path is not None and path.is_file() else None
+    keeps = ctx.config.variant == "base"
+    valid = path is not None and not keeps and path.is_file() and belong_to_record(path)
+    saved = _readable_weights(path, ctx.method) if valid else None  # type: ignore[arg-type]
     if saved is not None:
         ctx.method.load_state_dict(saved["state_dict"])
         speed_up(ctx.method, ctx.config)  # the memory format a freshly trained base has
         return saved["train"], True
     ctx.reporter.stage("pre-training")
     stats = asdict(ctx.fit_stage("base", ctx.method))
-    if path is not None and rank_zero_only.rank == 0:
+    if path is not None and keeps and rank_zero_only.rank == 0:
         save_weights(path, {"state_dict": ctx.method.state_dict(), "train": stats})
     return stats, False
