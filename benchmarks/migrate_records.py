@@ -30,6 +30,15 @@ Fix-ups:
   one gets the digest of its content as it is now. A record whose digest no longer matches was
   edited after it was written: it is refused, never re-digested.
 
+- The preset out of the identity (0.2.0, issue 29): a preset's name is a label, no longer
+  part of the run identity (its backbone, image size and budget are in the config): every
+  record gets a new id, its numbers unchanged. No config edit: the identity changed. A `matched` record's
+  ``diagnostics.matched.to`` names the runs it matched by id: those ids follow the renames
+  (`follow_renames`, after all records of the folder are migrated).
+- Records written before keyed draws and before channels-last, compile and the DDP fields
+  entered the id keep their ids: `RunConfig.from_dict` reads a missing field as the value
+  every earlier record had (`config.LEGACY_VALUES`).
+
 To add a migration, write ``def fix(record, args) -> None`` that edits ``record["config"]``
 (or adds a section derived exactly from the record; raising `UserError` when it cannot), and
 append it to `FIXUPS`.
@@ -159,6 +168,22 @@ def migrate(path: Path, args: argparse.Namespace) -> tuple[str, str] | None:
     return old_id, new_id
 
 
+def follow_renames(folder: Path, renames: dict[str, str]) -> int:
+    """`matched` records name the runs they matched (``diagnostics.matched.to``): renamed
+    runs are named by their new ids. Returns how many records changed."""
+    changed = 0
+    for path in record_files(folder):
+        record = read_record(path)
+        matched = (record.get("diagnostics") or {}).get("matched")
+        if not matched or not any(run in renames for run in matched.get("to", [])):
+            continue
+        matched["to"] = sorted(renames.get(run, run) for run in matched["to"])
+        write_record(path, record)
+        print(f"{record['run_id']}: diagnostics.matched.to follows the renames")
+        changed += 1
+    return changed
+
+
 def move_run_files(folder: Path, old_id: str, new_id: str) -> None:
     """The run's epoch checkpoints (a failed run keeps them for --retry-failed) and kept base
     weights follow its new id."""
@@ -185,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: results folder '{args.results}' does not exist", file=sys.stderr)
         return 2
     renamed = updated = 0
+    renames: dict[str, str] = {}
     try:
         for path in record_files(args.results):
             change = migrate(path, args)
@@ -193,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{change[0]}: updated in place")
             elif change:
                 renamed += 1
+                renames[change[0]] = change[1]
                 print(f"{change[0]} -> {change[1]}")
+        if renames and not args.dry_run:
+            updated += follow_renames(args.results, renames)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

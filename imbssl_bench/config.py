@@ -184,10 +184,12 @@ class RunConfig:
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines the experiment: the runtime fields that change numbers
-        (`RUNTIME_IDENTITY`) and not the rest of the runtime section, nor the label."""
+        (`RUNTIME_IDENTITY`) and not the rest of the runtime section, nor the labels (the
+        data's, the preset's name)."""
         d = self.to_dict()
         d["runtime"] = {k: d["runtime"][k] for k in RUNTIME_IDENTITY}
         del d["data"]["label"]  # renaming the data in tables must not re-run anything
+        del d["preset"]  # a label: its backbone, size and budget are resolved into the config
         for section, key in HASHED_ONLY_WHEN_SET:
             if d[section][key] is None:
                 del d[section][key]

@@ -176,3 +176,12 @@ def test_a_matched_control_trains_again_when_its_remedy_has_a_new_id(tmp_path: P
     old["diagnostics"]["matched"]["to"] = ["digits-simsiam-sam-r1-s0-0123456789ab"]  # the old id
     path.write_text(json.dumps(old))
     assert [p.status for p in plan_grid(spec, tmp_path)] == ["ok", "todo"]
+
+
+def test_a_presets_name_is_a_label_not_an_input(tmp_path: Path) -> None:
+    """Two presets resolved to the same training are one experiment."""
+    tiny = tiny_spec(preset="tiny", epochs=8)
+    (a,) = plan_grid(tiny, tmp_path)
+    (b,) = plan_grid(dataclasses.replace(tiny, preset="quick"), tmp_path)
+    assert (a.config.preset, b.config.preset) == ("tiny", "quick")
+    assert a.run_id == b.run_id

@@ -125,3 +125,30 @@ def test_a_record_gets_a_digest_and_a_tampered_one_is_refused(
     assert migrate(["--results", str(tmp_path)]) == 2
     assert "does not match its digest" in capsys.readouterr().err
     assert json.loads(path.read_text()) == migrated  # left as it was
+
+
+def _old_id(cfg: RunConfig) -> str:
+    """The run id `cfg` had while the identity held the preset's name."""
+    import hashlib
+
+    identity = {**cfg.identity(), "preset": cfg.preset}
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
+    return cfg.run_id().rsplit("-", 1)[0] + "-" + hashlib.sha256(blob).hexdigest()[:12]
+
+
+def test_ids_without_the_preset_and_matched_controls_follow(migrate, tmp_path: Path) -> None:
+    sam = RunConfig("simclr", variant="sam", variant_args={"sam_rho": 0.05})
+    matched = RunConfig("simclr", variant="matched", variant_args={"matched_factor": 2.0})
+    for cfg, to in ((sam, None), (matched, [_old_id(sam)])):
+        record = make_record(
+            _old_id(cfg), config=cfg.to_dict(), config_hash="0" * 12, train=_train(cfg),
+            method="simclr", variant=cfg.variant,
+            diagnostics={"matched": {"to": to}} if to else {},
+        )  # fmt: skip
+        write_record(tmp_path / f"{_old_id(cfg)}.json", record)
+    assert migrate(["--results", str(tmp_path)]) == 0
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == sorted(
+        [sam.run_id(), matched.run_id()]
+    )
+    moved = read_record(tmp_path / f"{matched.run_id()}.json")
+    assert moved["diagnostics"]["matched"]["to"] == [sam.run_id()]

@@ -1,6 +1,6 @@
 """Records -> markdown leaderboard. Generated only; ``--check`` compares with the committed file.
 
-One table per dataset and setup (profile, n_max, backbone, stem, image size, preset); one row
+One table per dataset and setup (profile, n_max, backbone, stem, image size); one row
 per experiment: the whole run identity (`RunConfig.identity`) but the seed and the ratio, with
 what differs between rows in the row's name; one column per imbalance ratio; cells are mean +-
 std over seeds of linear-probe and kNN top-1.
@@ -166,7 +166,7 @@ def _cells_text(records: list[dict[str, Any]]) -> str:
 
 
 def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
-    _, display, profile, n_max, order, total, val, probe, backbone, stem, size, preset = key[:12]
+    _, display, profile, n_max, order, total, val, probe, backbone, stem, size = key[:11]
     rows = group_rows(records)
     ratios = sorted({r["ratio"] for r in records})
     lo, hi = ratios[0], ratios[-1]
@@ -177,13 +177,13 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         order_text += f", {val} images per class held out for validation"
     if probe:
         order_text += f", probes fit on {probe} pool images per class"
-    for name, value in key[12:]:  # data options set only in some tables
+    for name, value in key[11:]:  # data options set only in some tables
         order_text += f", {name}: {value}"
     lines = [
         f"## {display} · {profile} profile" + (f" · same size ({total} images)" if total else ""),
         "",
-        f"Setup: {backbone} ({stem} stem), {size} px, n_max {n_max}{order_text}, preset "
-        f"`{preset}`. Cells: linear-probe / kNN top-1 (%) {_cells_text(records)}, mean ± std "
+        f"Setup: {backbone} ({stem} stem), {size} px, n_max {n_max}{order_text}. "
+        f"Cells: linear-probe / kNN top-1 (%) {_cells_text(records)}, mean ± std "
         f"over seeds. Few: linear accuracy on the rarest third of classes at ρ={fmt_ratio(hi)}. "
         f"Drop: top-1 at ρ={fmt_ratio(lo)} minus top-1 at ρ={fmt_ratio(hi)} "
         "(linear / kNN, points, over the seeds run at both). Time: median wall time per run "

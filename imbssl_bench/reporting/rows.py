@@ -31,7 +31,6 @@ def table_key(r: dict[str, Any]) -> tuple:
         c["model"]["backbone"],
         c["model"]["stem"],
         c["data"]["image_size"],
-        c["preset"],
         *((name, c["data"][field]) for name, field in DATA_EXTRAS if c["data"].get(field)),
         *_online_knn_label(r),
     )
