@@ -32,9 +32,9 @@ Fix-ups:
 
 - The preset out of the identity (0.2.0, issue 29): a preset's name is a label, no longer
   part of the run identity (its backbone, image size and budget are in the config): every
-  record gets a new id, its numbers unchanged. No config edit: the identity changed. A `matched` record's
-  ``diagnostics.matched.to`` names the runs it matched by id: those ids follow the renames
-  (`follow_renames`, after all records of the folder are migrated).
+  record gets a new id, its numbers unchanged. No config edit: the identity changed. A
+  `matched` record's ``diagnostics.matched.to`` names the runs it matched by id: those ids
+  follow the renames (`follow_renames`, after all records of the folder are migrated).
 - Records written before keyed draws and before channels-last, compile and the DDP fields
   entered the id keep their ids: `RunConfig.from_dict` reads a missing field as the value
   every earlier record had (`config.LEGACY_VALUES`).
