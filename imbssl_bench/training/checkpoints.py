@@ -5,8 +5,8 @@ under ``<out>/checkpoints/<run_id>/``. A rerun of a killed grid finds the stage'
 and Lightning resumes from it (loaded with ``weights_only=True``); a finished stage restores
 its final state without training again. The grid deletes a run's folder once its ``ok`` record
 is written; a failed run keeps it, so that ``--retry-failed`` resumes from the last epoch.
-Resumed training continues the schedule and the data order from the next epoch; it is not
-bit-identical to an uninterrupted run.
+Resumed training continues the schedule, the optimiser and the random draws from the next
+epoch (training/draws.py): it trains exactly as an uninterrupted run.
 """
 
 from __future__ import annotations
