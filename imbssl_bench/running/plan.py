@@ -37,8 +37,9 @@ from imbssl_bench.methods.backbones import backbone_plugin, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.running.datasetup import check_data_options, published_split, with_transfer
 from imbssl_bench.running.fastpath import with_fast_path
+from imbssl_bench.running.matching import match_compute, record_status
 from imbssl_bench.running.options import GridSpec, apply_options
-from imbssl_bench.running.records import read_record, record_path
+from imbssl_bench.running.records import record_path
 from imbssl_bench.training.draws import DRAWS, STREAM
 from imbssl_bench.training.trainer import check_runtime
 from imbssl_bench.training.weights import belong_to_record, weights_path
@@ -333,56 +334,6 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
         status = record_status(path, matched_to)
         plan.append(PlannedRun(cfg, counts, path, status, matched_to=matched_to))
     return share_base_weights(plan, out_dir)
-
-
-def record_status(path: Path, matched_to: tuple[str, ...]) -> str:
-    """The status of the record at `path` ("todo" without one). A `matched` record planned to
-    other runs than `matched_to` (its remedy got a new run id: a new plugin version or
-    source) is "todo": it trains again, the same experiment, and names the runs it matches."""
-    if not path.exists():
-        return "todo"
-    record = read_record(path)
-    planned_to = (record.get("diagnostics") or {}).get("matched", {}).get("to")
-    if matched_to and record["status"] == "ok" and planned_to != list(matched_to):
-        return "todo"
-    return record["status"]
-
-
-def variant_cost(cfg: RunConfig) -> float:
-    """The forward-backward passes the resolved run `cfg` plans, relative to plain `base`."""
-    cost = get_variant(cfg.variant).cost
-    return float(cost(cfg.variant_args, cfg)) if cost is not None else 1.0
-
-
-def match_compute(
-    configs: list[RunConfig], num_classes: int
-) -> list[tuple[RunConfig, tuple[str, ...]]]:
-    """Each resolved config with the runs it is matched to: a `matched` run without a factor
-    gets the cost of the costliest other variant of the same method, ratio and seed (the run
-    ids of those variants' runs; () for the others and for a given factor)."""
-    out = []
-    for cfg in configs:
-        if cfg.variant != "matched" or cfg.variant_args.get("matched_factor") is not None:
-            out.append((cfg, ()))
-            continue
-        point = (cfg.method, cfg.imbalance.ratio, cfg.seed)
-        costs = {
-            c.run_id(): variant_cost(c)
-            for c in configs
-            if (c.method, c.imbalance.ratio, c.seed) == point and c.variant != "matched"
-        }
-        top = max(costs.values(), default=1.0)
-        if top <= 1.0:
-            raise UserError(
-                f"variant 'matched' trains as long as the grid's costliest other variant, and "
-                f"{cfg.method} has none costlier than base here; add a remedy to --variants "
-                "(e.g. sam, cluster-distill) or give --variant-arg matched_factor=X"
-            )
-        values = {**cfg.variant_args, "matched_factor": round(top, 4)}
-        args = get_variant("matched").resolve_args(values, cfg, num_classes)
-        to = tuple(sorted(run_id for run_id, c in costs.items() if c == top))
-        out.append((dataclasses.replace(cfg, variant_args=args), to))
-    return out
 
 
 def share_base_weights(plan: list[PlannedRun], out_dir: Path) -> list[PlannedRun]:

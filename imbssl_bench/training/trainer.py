@@ -13,6 +13,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import Logger
+from torch.utils.data import DataLoader
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import Split
@@ -141,6 +142,32 @@ def speed_up(module: pl.LightningModule, cfg: RunConfig) -> None:
             method.backbone.compile()  # in place: state_dict keys unchanged
 
 
+def _run_fit(
+    trainer: pl.Trainer,
+    method: pl.LightningModule,
+    data: DataLoader | DeviceViewsData,
+    resume: Path | None,
+) -> None:
+    """`trainer.fit`, quiet about what is expected here; Ctrl+C is a `KeyboardInterrupt`."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+        warnings.filterwarnings("ignore", ".*treespec.*")
+        warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # resuming
+        warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # frozen teachers
+        try:
+            if isinstance(data, DeviceViewsData):
+                trainer.fit(method, datamodule=data, ckpt_path=resume, weights_only=True)
+            else:
+                trainer.fit(method, data, ckpt_path=resume, weights_only=True)
+        except SystemExit:  # Lightning turns Ctrl+C into a graceful shutdown + exit(1)
+            if trainer.interrupted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt from None
+            raise
+
+
 def fit(
     method: pl.LightningModule,
     split: Split,
@@ -184,23 +211,7 @@ def fit(
         shares_batches=keyed or not drop_last,
         loggers=loggers,
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
-        warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-        warnings.filterwarnings("ignore", ".*treespec.*")
-        warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # resuming
-        warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # frozen teachers
-        try:
-            if isinstance(data, DeviceViewsData):
-                trainer.fit(method, datamodule=data, ckpt_path=resume, weights_only=True)
-            else:
-                trainer.fit(method, data, ckpt_path=resume, weights_only=True)
-        except SystemExit:  # Lightning turns Ctrl+C into a graceful shutdown + exit(1)
-            if trainer.interrupted:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                raise KeyboardInterrupt from None
-            raise
+    _run_fit(trainer, method, data, resume)
     if trainer.interrupted:  # older Lightning returns from fit after Ctrl+C
         raise KeyboardInterrupt
     if keyed:
