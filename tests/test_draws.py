@@ -7,8 +7,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import torch
+from lightning_fabric.utilities.data import _set_sampler_epoch
 
+from imbssl_bench.data import create_dataset
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
 from imbssl_bench.training.callbacks import StageStats
@@ -83,13 +87,19 @@ BASE = dict(epochs=3, n_max=24, batch_size=32, logger="none", monitor_every=0)
 
 
 @pytest.mark.parametrize(
-    ("draws", "batch"), [("keyed", None), ("keyed", 1), ("stream", 1)],
-    ids=["keyed-between-epochs", "keyed-mid-epoch", "stream-mid-epoch"],
+    ("draws", "augment", "batch"),
+    [("keyed", "batched", None), ("keyed", "pil", 1), ("stream", "pil", 1)],
+    ids=["keyed-batched-between-epochs", "keyed-pil-mid-epoch", "stream-pil-mid-epoch"],
 )  # fmt: skip
 def test_a_resumed_base_run_equals_the_uninterrupted_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uninterrupted, draws: str, batch: int | None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uninterrupted,
+    draws: str,
+    augment: str,
+    batch: int | None,
 ) -> None:
-    spec = tiny_spec(methods=("simclr",), ratios=(10.0,), draws=draws, **BASE)
+    spec = tiny_spec(methods=("simclr",), ratios=(10.0,), draws=draws, augment=augment, **BASE)
     whole = uninterrupted(spec)
     resumed = resumed_record(spec, tmp_path / "resumed", monkeypatch, ("base", 2, batch))
     assert resumed["run_id"] == whole["run_id"]
@@ -104,12 +114,49 @@ def test_keyed_draws_give_the_same_numbers_with_any_worker_count(tmp_path: Path)
     assert two["run_id"] == none["run_id"] and numbers(two) == numbers(none)
 
 
-def test_stream_draws_take_no_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "fix"), [({"num_workers": 2}, "pass --num-workers 0"), ({"devices": 2}, "one device")]
+)
+def test_stream_draws_take_no_workers_and_one_process(
+    tmp_path: Path, flags: dict, fix: str
+) -> None:
     from imbssl_bench.errors import UserError
 
-    spec = tiny_spec(draws="stream", num_workers=2)
-    with pytest.raises(UserError, match=r"--draws stream .* pass --num-workers 0"):
-        plan_grid(spec, tmp_path)
+    with pytest.raises(UserError, match=rf"--draws stream .*{fix}"):
+        plan_grid(tiny_spec(draws="stream", **flags), tmp_path)
+
+
+@pytest.mark.parametrize("augment", ["pil", "batched"])
+def test_each_epoch_draws_another_order_and_other_views(augment: str) -> None:
+    """Through Lightning, as training sees them: the batches of epochs 0 and 1 differ (the
+    loader's sampler learns each epoch), and epoch 1's are the same in a fresh loader that
+    starts at epoch 1 (a resumed stage's)."""
+    from imbssl_bench.config import RunConfig, TrainConfig
+    from imbssl_bench.methods import create_method
+    from imbssl_bench.methods.backbones import create_backbone
+    from imbssl_bench.training.loaders import DeviceViewsData, train_data
+
+    split = create_dataset("digits").load().train.subset(np.arange(48))
+    train = TrainConfig(epochs=2, batch_size=16, augment=None if augment == "pil" else augment)
+    cfg = RunConfig(method="simclr", train=train)
+    backbone, dim = create_backbone("test_resnet", "cifar")
+    method = create_method("simclr", backbone, dim, {}, cfg.train, 10)
+
+    def first_batch(start: int, epoch: int) -> torch.Tensor:
+        data = train_data(split, method, cfg, 16, stage="base", epoch=start)
+        if isinstance(data, DeviceViewsData):
+            loader = data.train_dataloader()
+            _set_sampler_epoch(loader, epoch)
+            batch = data.on_after_batch_transfer(next(iter(loader)), 0)
+        else:
+            _set_sampler_epoch(data, epoch)
+            batch = next(iter(data))
+        views, _, index = batch
+        return torch.cat([index.float(), views[0].flatten()])
+
+    epoch0, epoch1 = first_batch(0, 0), first_batch(0, 1)
+    assert not torch.equal(epoch0, epoch1)
+    assert torch.equal(epoch1, first_batch(1, 1))
 
 
 CD = {"clusters": 2, "min_cluster_size": 8, "expert_steps": 4, "student_epochs": 2}

@@ -14,6 +14,7 @@ import pytest
 from imbssl_bench.config import RunConfig, RuntimeConfig
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
+from imbssl_bench.running.records import read_record, record_digest, write_record
 from imbssl_bench.training.weights import file_sha256, record_of, save_weights
 from tests.conftest import tiny_spec
 
@@ -166,16 +167,34 @@ def test_a_plugin_edited_without_a_version_bump_gets_new_run_ids(
     assert again.run_id != first.run_id
 
 
-def test_a_matched_control_trains_again_when_its_remedy_has_a_new_id(tmp_path: Path) -> None:
+def test_a_matched_control_follows_its_remedy_to_a_new_run_id(tmp_path: Path) -> None:
     spec = tiny_spec(variants=("sam", "matched"))
     sam, matched = run_grid(plan_grid(spec, tmp_path))
     assert matched["diagnostics"]["matched"]["to"] == [sam["run_id"]]
-    assert [p.status for p in plan_grid(spec, tmp_path)] == ["ok", "ok"]
     path = tmp_path / f"{matched['run_id']}.json"
+    old_sam = "digits-simsiam-sam-r1-s0-0123456789ab"  # the remedy before a new plugin version
     old = json.loads(path.read_text())
-    old["diagnostics"]["matched"]["to"] = ["digits-simsiam-sam-r1-s0-0123456789ab"]  # the old id
-    path.write_text(json.dumps(old))
-    assert [p.status for p in plan_grid(spec, tmp_path)] == ["ok", "todo"]
+    old["diagnostics"]["matched"]["to"] = [old_sam]
+    write_record(path, old)
+    plan = plan_grid(spec, tmp_path)
+    assert [p.status for p in plan] == ["ok", "ok"]  # nothing trains again...
+    notes: list[str] = []
+    run_grid(plan, Notes(notes))
+    now = read_record(path)  # ...the control names the remedy's new run too, harness-written
+    assert now["diagnostics"]["matched"]["to"] == sorted([old_sam, sam["run_id"]])
+    assert now["metrics"] == matched["metrics"] and now["digest"] == record_digest(now)
+    assert notes == [f"{matched['run_id']}: the matched control of {old_sam}, {sam['run_id']} now"]
+
+
+class Notes:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def note(self, line: str) -> None:
+        self.lines.append(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kw: None
 
 
 def test_a_presets_name_is_a_label_not_an_input(tmp_path: Path) -> None:

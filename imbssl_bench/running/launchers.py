@@ -32,6 +32,7 @@ import torch
 from imbssl_bench.errors import UserError
 from imbssl_bench.progress import NullReporter, Reporter
 from imbssl_bench.running.execute import checkpoint_dir, failed_record, run_here
+from imbssl_bench.running.matching import follow_remedies
 from imbssl_bench.running.plan import PlannedRun
 from imbssl_bench.running.records import read_record, write_record
 from imbssl_bench.running.worker import run_planned, write_payload
@@ -283,7 +284,9 @@ def run_slurm(todo: list[PlannedRun], reporter: Reporter, options: SlurmOptions)
 
 def _after(job_id: str | None) -> dict[str, str]:
     """Slurm parameters of a job that starts from the weights base job `job_id` keeps: it
-    starts once that job succeeded, and is cancelled if it failed (the rerun resubmits it)."""
+    starts once that job succeeded, and is cancelled if the job failed (its record says so;
+    ``--retry-failed`` resubmits it). A base run that fails inside a job that ends normally
+    keeps no valid weights: the variant then trains its base itself."""
     if job_id is None:
         return {}
     return {"dependency": f"afterok:{job_id}", "kill-on-invalid-dep": "yes"}
@@ -305,6 +308,7 @@ def run_grid(
     if jobs < 1:
         raise UserError(f"--jobs {jobs} must be at least 1")
     reporter = reporter or NullReporter()
+    follow_remedies(plan, reporter.note)
     todo = [r for r in plan if r.status == "todo" or (retry_failed and r.status == "failed")]
     if launcher == "slurm":
         run_slurm(todo, reporter, slurm or SlurmOptions())

@@ -1,29 +1,35 @@
 """Planning the `matched` control: its factor is the cost of the grid's costliest other variant
-of the same method, ratio and seed (`Variant.cost`), and its record follows the runs it
-matches (a remedy with a new run id gets its control again)."""
+of the same method, ratio and seed (`Variant.cost`), and its record names the runs it is the
+control of (`follow_remedies`: a remedy with a new run id keeps its control)."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 from imbssl_bench.config import RunConfig
 from imbssl_bench.errors import UserError
-from imbssl_bench.running.records import read_record
+from imbssl_bench.running.records import read_record, write_record
 from imbssl_bench.variants import get_variant
 
 
-def record_status(path: Path, matched_to: tuple[str, ...]) -> str:
-    """The status of the record at `path` ("todo" without one). A `matched` record planned to
-    other runs than `matched_to` (its remedy got a new run id: a new plugin version or
-    source) is "todo": it trains again, the same experiment, and names the runs it matches."""
-    if not path.exists():
-        return "todo"
-    record = read_record(path)
-    planned_to = (record.get("diagnostics") or {}).get("matched", {}).get("to")
-    if matched_to and record["status"] == "ok" and planned_to != list(matched_to):
-        return "todo"
-    return record["status"]
+def follow_remedies(plan: list[Any], note: Callable[[str], None]) -> None:
+    """An ``ok`` `matched` record names the remedy runs it was planned to (``diagnostics.
+    matched.to``). When this grid plans it to runs it does not name (its remedy got a new run
+    id: a new plugin version or source; or a remedy of the same cost joined), the record is
+    rewritten to name those too: its training depends on its factor alone, so it is their
+    control as well, and the leaderboard pairs them. Nothing trains again."""
+    for run in plan:
+        if not run.matched_to or run.status != "ok":
+            continue
+        record = read_record(run.path)
+        matched = (record.get("diagnostics") or {}).get("matched")
+        if matched is None or set(run.matched_to) <= set(matched.get("to", [])):
+            continue
+        matched["to"] = sorted({*matched.get("to", []), *run.matched_to})
+        write_record(run.path, record)
+        note(f"{run.run_id}: the matched control of {', '.join(matched['to'])} now")
 
 
 def variant_cost(cfg: RunConfig) -> float:

@@ -37,9 +37,9 @@ from imbssl_bench.methods.backbones import backbone_plugin, resolve_stem
 from imbssl_bench.presets import PRESETS, default_preset
 from imbssl_bench.running.datasetup import check_data_options, published_split, with_transfer
 from imbssl_bench.running.fastpath import with_fast_path
-from imbssl_bench.running.matching import match_compute, record_status
+from imbssl_bench.running.matching import match_compute
 from imbssl_bench.running.options import GridSpec, apply_options
-from imbssl_bench.running.records import record_path
+from imbssl_bench.running.records import read_record, record_path
 from imbssl_bench.training.draws import DRAWS, STREAM
 from imbssl_bench.training.trainer import check_runtime
 from imbssl_bench.training.weights import belong_to_record, weights_path
@@ -256,13 +256,18 @@ def same_size_note(spec: GridSpec, plan: list[PlannedRun]) -> str | None:
 
 def check_draws(spec: GridSpec) -> None:
     """``--draws`` is keyed or stream; stream draws (those of records written before keyed
-    draws) depend on the worker count, so they take none."""
+    draws) depend on the worker count and the processes, so they take one of each."""
     if spec.draws not in (None, *DRAWS):
         raise UserError(f"--draws must be keyed or stream, not '{spec.draws}'")
     if spec.draws == STREAM and (spec.num_workers or 0) > 0:
         raise UserError(
             "--draws stream (the random draws of records written before keyed draws) depends "
             "on the worker count: pass --num-workers 0, or use --draws keyed"
+        )
+    if spec.draws == STREAM and (spec.devices or 1) * (spec.num_nodes or 1) > 1:
+        raise UserError(
+            "--draws stream (the random draws of records written before keyed draws) keeps one "
+            "process's streams in its checkpoints: train it on one device, or use --draws keyed"
         )
 
 
@@ -331,7 +336,7 @@ def plan_grid(spec: GridSpec, out_dir: Path, here: bool = True) -> list[PlannedR
             )
         )
         path = record_path(out_dir, cfg.run_id())
-        status = record_status(path, matched_to)
+        status = read_record(path)["status"] if path.exists() else "todo"
         plan.append(PlannedRun(cfg, counts, path, status, matched_to=matched_to))
     return share_base_weights(plan, out_dir)
 

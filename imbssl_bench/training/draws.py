@@ -101,6 +101,12 @@ class KeyedBatches(Sampler[list[tuple[int, int]]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> KeyedBatches:
+        """Lightning sets the epoch of a loader's ``sampler`` and ``batch_sampler.sampler``,
+        not of its batch sampler: as a batch sampler, this is its own sampler."""
+        return self
+
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         order = epoch_order(self.n, self.seed, self.stage, self.epoch)
         for part in torch.split(order[: sum(self.sizes)], self.sizes):
@@ -147,6 +153,14 @@ class StreamState(pl.Callback):
 
     def __init__(self, generators: list[torch.Generator]) -> None:
         self.generators = generators
+        self.loaded: dict[str, Any] | None = None
+
+    def restore_finished(self) -> None:
+        """After a finished stage was restored: Lightning made its loader's iterator before
+        seeing there was nothing to train (a draw the uninterrupted run did not make); set the
+        streams back to where that run left them."""
+        if self.loaded is not None:
+            self.load_state_dict(self.loaded)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +173,7 @@ class StreamState(pl.Callback):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.loaded = state_dict
         torch.set_rng_state(state_dict["torch"])
         if state_dict["cuda"]:
             torch.cuda.set_rng_state_all(state_dict["cuda"])

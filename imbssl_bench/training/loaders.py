@@ -152,6 +152,11 @@ class _RankShare(Sampler[list[int]]):
         if hasattr(self.batches, "set_epoch"):
             self.batches.set_epoch(epoch)
 
+    @property
+    def sampler(self) -> _RankShare:
+        """Where Lightning sets the epoch (`set_epoch`) of a batch sampler's epochs."""
+        return self
+
 
 def keyed_sizes(n: int, batch: int, world: int, drop_last: bool) -> list[int]:
     """The global batch sizes of an epoch of `n` images: `batch` each, the rest dropped
@@ -207,7 +212,9 @@ class DeviceViewsData(pl.LightningDataModule):
             sampler.generator = self.generator
         if self.trainer is not None and world > 1:
             sampler = _RankShare(sampler, self.trainer.global_rank, world)
-        return DataLoader(_Batches(images, self.split.targets), sampler=sampler, batch_size=None)
+        generator = torch.Generator() if self.keyed is not None else None  # see train_loader
+        data = _Batches(images, self.split.targets)
+        return DataLoader(data, sampler=sampler, batch_size=None, generator=generator)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, targets, index = batch
@@ -276,7 +283,8 @@ def train_loader(
         keyed = KeyedBatches(len(split), sizes, cfg.seed, stage, epoch)
         dataset = ViewsDataset(split, transform, keyed=(cfg.seed, stage))
         sampler = keyed if world == 1 else _RankShare(keyed, None, world)
-        return DataLoader(dataset, batch_sampler=sampler, **common)
+        # its own generator: the loader's base-seed draw leaves the global stream alone
+        return DataLoader(dataset, batch_sampler=sampler, generator=torch.Generator(), **common)
     dataset = ViewsDataset(split, transform)
     if not drop_last:  # under DDP each process takes its slice of each batch
         batches = EvenBatches(len(split), global_batch_size(cfg, split), cfg.seed, world)

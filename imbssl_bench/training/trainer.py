@@ -216,6 +216,8 @@ def fit(
         raise KeyboardInterrupt
     if keyed:
         reseed_after(cfg.seed, stage_name)
+    elif resumed_from is not None and resumed_from >= epochs:
+        draws.restore_finished()  # type: ignore[union-attr]
     loss = trainer.callback_metrics.get("train_loss_epoch")
     final_loss = float(loss) if loss is not None else stage.loss  # None: resumed, finished
     if final_loss is not None and not torch.isfinite(torch.tensor(final_loss)):

@@ -15,6 +15,7 @@ from imbssl_bench.config import RunConfig, make_args
 from imbssl_bench.data import Split
 from imbssl_bench.methods import Method, NoArgs
 from imbssl_bench.progress import Reporter
+from imbssl_bench.training.draws import KEYED, reseed_after
 from imbssl_bench.training.trainer import StageObservers, TrainStats, fit, speed_up
 from imbssl_bench.training.weights import belong_to_record, load_weights, save_weights
 
@@ -46,11 +47,14 @@ class PretrainContext:
         callbacks: tuple[Any, ...] = (),
         drop_last: bool = True,
         monitored: bool = True,
+        draws: str | None = None,
     ) -> TrainStats:
         """`fit` one training stage named `stage` (its checkpoints resume it, the run's
         loggers log it, and the online kNN watches it unless not `monitored`, e.g. the
         experts of cluster-distill): `module` on `split` (default: the subset) with `config`
-        (default: the run's)."""
+        (default: the run's). Its random draws (batch order, views) are keyed by `draws`
+        (default: `stage`): a remedy's main stage passes ``"base"`` to see, epoch by epoch,
+        the batches and views plain `base` sees, so that remedy and controls are paired."""
         observers = self.observe(stage, monitored) if self.observe else None
         return fit(
             module,
@@ -62,7 +66,7 @@ class PretrainContext:
             checkpoint_dir=self.stage_dir(stage),
             drop_last=drop_last,
             observers=observers,
-            stage=stage,
+            stage=draws or stage,
         )
 
 
@@ -192,6 +196,8 @@ def train_base(ctx: PretrainContext) -> tuple[dict[str, Any], bool]:
     if saved is not None:
         ctx.method.load_state_dict(saved["state_dict"])
         speed_up(ctx.method, ctx.config)  # the memory format a freshly trained base has
+        if ctx.config.train.draws == KEYED:
+            reseed_after(ctx.config.seed, "base")  # the draws after it, as if trained here
         return saved["train"], True
     ctx.reporter.stage("pre-training")
     stats = asdict(ctx.fit_stage("base", ctx.method))

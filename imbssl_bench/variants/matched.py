@@ -74,7 +74,9 @@ def _matched(ctx: PretrainContext) -> PretrainResult:
         raise ValueError("matched needs a resolved matched_epochs (see grid.match_compute)")
     ctx.reporter.stage("pre-training")
     longer = dataclasses.replace(cfg.train, epochs=args.matched_epochs)
-    stats = ctx.fit_stage("matched", ctx.method, config=dataclasses.replace(cfg, train=longer))
+    stats = ctx.fit_stage(
+        "matched", ctx.method, config=dataclasses.replace(cfg, train=longer), draws="base"
+    )
     achieved = round(args.matched_epochs / cfg.train.epochs, 4)
     matched = {"factor": args.matched_factor, "epochs": args.matched_epochs, "achieved": achieved}
     return PretrainResult(

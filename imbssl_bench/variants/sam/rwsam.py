@@ -237,7 +237,7 @@ def _train_sam(
     ctx: PretrainContext, module: SAMModule, stage: str, callbacks: list[pl.Callback]
 ) -> TrainStats:
     ctx.reporter.stage("pre-training")
-    return ctx.fit_stage(stage, module, callbacks=tuple(callbacks))
+    return ctx.fit_stage(stage, module, callbacks=tuple(callbacks), draws="base")
 
 
 def _offline_rwsam(ctx: PretrainContext, args: RwSAMArgs) -> PretrainResult:
