@@ -6,7 +6,8 @@ and Lightning resumes from it (loaded with ``weights_only=True``); a finished st
 its final state without training again. The grid deletes a run's folder once its ``ok`` record
 is written; a failed run keeps it, so that ``--retry-failed`` resumes from the last epoch.
 Resumed training continues the schedule, the optimiser and the random draws from the next
-epoch (training/draws.py): it trains exactly as an uninterrupted run.
+epoch (training/draws.py): it trains as an uninterrupted run on the same machine does (bit for
+bit on a CPU; a GPU's non-deterministic kernels differ run to run, resumed or not).
 """
 
 from __future__ import annotations
