@@ -83,7 +83,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     return record
 
 
-BASE = dict(epochs=3, n_max=24, batch_size=32, logger="none", monitor_every=0)
+BASE = dict(epochs=3, n_max=24, batch_size=32, logger="none", monitor_every=0, probe_per_class=20)
 
 
 @pytest.mark.parametrize(
