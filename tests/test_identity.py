@@ -77,7 +77,8 @@ def test_records_written_before_a_field_keep_their_ids() -> None:
 
 def _offline_rwsam(**kw: Any) -> Any:
     return tiny_spec(variants=("base", "rwsam"), variant_args={"rwsam_weights": "offline"},
-                     epochs=2, **kw)  # fmt: skip
+                     epochs=2, ratios=(10.0,), n_max=24, batch_size=32, probe_per_class=20,
+                     logger="none", monitor_every=0, **kw)  # fmt: skip
 
 
 def test_a_deleted_base_record_takes_its_kept_weights_with_it(tmp_path: Path) -> None:
@@ -151,11 +152,14 @@ def test_slurm_starts_a_remedy_after_its_base_job_succeeded(tmp_path: Path, monk
 def test_a_plugin_edited_without_a_version_bump_gets_new_run_ids(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import imbssl_bench.methods as methods
     from tests.conftest import register_method
 
     package = tmp_path / "editable" / "lab_plugin"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text("from tests.toy_method import Toy\n")
+    (package / "__init__.py").write_text(
+        "from tests.toy_method import Toy as _Toy\n\n\nclass Toy(_Toy):\n    name = 'labtoy'\n"
+    )
     monkeypatch.syspath_prepend(str(package.parent))
     registered = register_method(monkeypatch, "labtoy", "lab_plugin:Toy")
     next(registered)
@@ -163,12 +167,14 @@ def test_a_plugin_edited_without_a_version_bump_gets_new_run_ids(
     (first,) = plan_grid(spec, tmp_path)
     assert first.config.plugins["method"]["source"]
     (package / "helpers.py").write_text("SCALE = 2\n")  # the plugin's code changes
+    methods.discover.cache_clear()  # as a new `imbssl-bench run` process finds it
     (again,) = plan_grid(spec, tmp_path)
     assert again.run_id != first.run_id
 
 
 def test_a_matched_control_follows_its_remedy_to_a_new_run_id(tmp_path: Path) -> None:
-    spec = tiny_spec(variants=("sam", "matched"))
+    spec = tiny_spec(variants=("sam", "matched"), ratios=(10.0,), n_max=24, batch_size=32,
+                     probe_per_class=20, logger="none", monitor_every=0)  # fmt: skip
     sam, matched = run_grid(plan_grid(spec, tmp_path))
     assert matched["diagnostics"]["matched"]["to"] == [sam["run_id"]]
     path = tmp_path / f"{matched['run_id']}.json"
