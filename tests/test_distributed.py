@@ -41,7 +41,9 @@ def test_ddp_on_two_cpu_processes_keeps_the_global_batch(cli, tmp_path: Path, au
     assert two["status"] == "ok", two.get("error")
     assert two["train"]["processes"] == 2 and one["train"]["processes"] == 1
     assert two["train"]["steps"] == one["train"]["steps"]  # 64 = 2 x 32 per process
-    assert two["run_id"] == one["run_id"]  # the same experiment, run on two devices
+    # the same global batches and views (keyed draws), but batch norm sees each process's
+    # share: another experiment, another run id
+    assert two["run_id"] != one["run_id"] and two["config"]["runtime"]["devices"] == 2
     assert not (tmp_path / "two" / "checkpoints").exists()
 
 

@@ -308,7 +308,8 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
         base_steps + steps,
         base_steps + 2 * steps,
     )
-    assert again.diagnostics["rwsam"]["base"] == d["base"]
+    base_run = {k: v for k, v in again.diagnostics["rwsam"]["base"].items() if k != "wall_s"}
+    assert base_run == {k: v for k, v in d["base"].items() if k != "wall_s"}  # another process
     kept, trained = again.backbone.state_dict(), first.backbone.state_dict()
     assert all(torch.equal(kept[k], trained[k]) for k in trained)  # a kept base changes nothing
 
