@@ -58,6 +58,10 @@ def draw_seed(*key: int | str) -> int:
 def seed_all(seed: int) -> None:
     """Seed torch (every device), numpy's and Python's global generators."""
     torch.manual_seed(seed)
+    _seed_python_and_numpy(seed)
+
+
+def _seed_python_and_numpy(seed: int) -> None:
     np.random.seed(seed % 2**32)
     random.seed(seed)
 
@@ -73,8 +77,7 @@ def keyed_draws(seed: int, device: torch.device | None = None) -> Iterator[None]
         for gpu in cuda:
             with torch.cuda.device(gpu):
                 torch.cuda.manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        random.seed(seed)
+        _seed_python_and_numpy(seed)
         try:
             yield
         finally:
