@@ -207,6 +207,12 @@ class RunConfig:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
+    def base_config(self) -> RunConfig:
+        """The `base` run of this config: no variant options, no plugin variant; what a
+        remedy, its `base` and its `matched` control share (`without_variant`)."""
+        plugins = {kind: source for kind, source in self.plugins.items() if kind != "variant"}
+        return dataclasses.replace(self, variant="base", variant_args={}, plugins=plugins)
+
     @property
     def world_size(self) -> int:
         """Training processes: `train.batch_size` is split among them (the global batch)."""
@@ -235,6 +241,15 @@ class RunConfig:
             d.setdefault(section, {}).setdefault(key, legacy)
         kwargs = {k: (sections[k](**v) if k in sections else v) for k, v in d.items()}
         return cls(**kwargs)
+
+
+def without_variant(identity: dict[str, Any]) -> dict[str, Any]:
+    """An identity (`RunConfig.identity`, whole or less its seed and ratio) without its
+    variant, the variant's options and its plugin: the setting a remedy shares with its
+    controls."""
+    d = {k: v for k, v in identity.items() if k not in ("variant", "variant_args", "plugins")}
+    plugins = {k: v for k, v in identity.get("plugins", {}).items() if k != "variant"}
+    return {**d, "plugins": plugins} if plugins else d
 
 
 def make_args(args_cls: type, values: dict[str, Any], owner: str) -> Any:

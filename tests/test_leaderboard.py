@@ -357,3 +357,19 @@ def test_a_published_split_gets_its_own_table_named_by_it() -> None:
     page = lb.render([*RECORDS, split])
     assert page.count("## digits") == 2 and "split: cifar10_split1_D_i" in page
     assert lb.render(RECORDS).count("split:") == 0
+
+
+def test_a_plugin_remedy_pairs_with_its_controls_and_its_name_has_no_plugin_fields() -> None:
+    """A remedy from a plugin package carries ``config.plugins.variant``; base and matched do
+    not: they are still its controls, and the row name does not list plugin fields."""
+    plugin = {"dist": "my-remedy", "version": "0.1.0", "source": "abc123"}
+    remedy = variant_record("resample", 1, 0, 0.85, 2.0, wall=20.0)
+    remedy["config"] = {**remedy["config"], "plugins": {"variant": plugin}}
+    records = [
+        variant_record("base", 1, 0, 0.80, 1.0, wall=10.0),
+        remedy,
+        variant_record("matched", 1, 0, 0.82, 2.0, to=[remedy["run_id"]]),
+    ]
+    md = lb.render(records)
+    assert "plugin=" not in md
+    assert remedy_rows(md)["| simsiam | resample |"].endswith("| 2.00 | 2.00 | 2.00 | +5.0 | +3.0 |")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from imbssl_bench.config import without_variant
 from imbssl_bench.reporting.cells import fmt_ratio, pct_points, times
 
 CONTROL_VARIANTS = ("base", "matched")  # every other variant is a remedy
@@ -20,10 +21,7 @@ def _pairs(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[tuple[dict,
 
 def _config_key(row: tuple) -> str:
     """A row's run identity without its variant: the rows of one config's variants share it."""
-    d = json.loads(row[-1])
-    d.pop("variant")
-    d.pop("variant_args", None)
-    return json.dumps(d, sort_keys=True)
+    return json.dumps(without_variant(json.loads(row[-1])), sort_keys=True)
 
 
 def _base(rows: dict[tuple, list[dict[str, Any]]], remedy: tuple) -> list[dict[str, Any]]:

@@ -121,7 +121,13 @@ def epochs_cell(row: tuple) -> str:
 SHOWN_ELSEWHERE = {"method", "variant", "train.epochs", "train.batch_size"}  # own columns
 # Fields are compared among rows that share these fields (a method's rows, a variant's rows),
 # so a row is named only by what tells it from rows that look alike; data fields across the table.
-PEERS = {"method_args": ("method",), "plugins": ("method",), "data": ()}
+PEERS = {
+    "method_args": ("method",),
+    "plugins.method": ("method",),
+    "plugins.variant": ("method", "variant"),  # a remedy's plugin: told apart from its own kind
+    "plugins.backbone": (),
+    "data": (),
+}
 DEFAULT_PEERS = ("method", "variant")
 
 
@@ -139,7 +145,7 @@ def _differing(flats: dict[tuple, dict[str, Any]]) -> dict[tuple, list[str]]:
     """Per row, the identity fields whose value differs among the row's peers."""
     out: dict[tuple, list[str]] = {row: [] for row in flats}
     for path in sorted({p for f in flats.values() for p in f} - SHOWN_ELSEWHERE):
-        by = PEERS.get(path.split(".")[0], DEFAULT_PEERS)
+        by = _peers(path)
         groups: dict[tuple, list[tuple]] = defaultdict(list)
         for row, flat in flats.items():
             groups[tuple(flat.get(k) for k in by)].append(row)
@@ -148,6 +154,13 @@ def _differing(flats: dict[tuple, dict[str, Any]]) -> dict[tuple, list[str]]:
                 for row in rows:
                     out[row].append(path)
     return out
+
+
+def _peers(path: str) -> tuple[str, ...]:
+    """The fields whose rows `path` is compared among: `PEERS` of its longest prefix."""
+    parts = path.split(".")
+    prefixes = (".".join(parts[:n]) for n in range(len(parts), 0, -1))
+    return next((PEERS[p] for p in prefixes if p in PEERS), DEFAULT_PEERS)
 
 
 def _value(v: Any) -> str:

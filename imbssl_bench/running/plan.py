@@ -224,8 +224,7 @@ def run_plugins(method: str, backbone: str, variant: str) -> dict[str, dict[str,
 def base_run_id(cfg: RunConfig) -> str:
     """The run id of the `base` run with the same config (whose weights a variant reuses):
     no variant options, and no plugin variant among its plugins."""
-    plugins = {kind: source for kind, source in cfg.plugins.items() if kind != "variant"}
-    return dataclasses.replace(cfg, variant="base", variant_args={}, plugins=plugins).run_id()
+    return cfg.base_config().run_id()
 
 
 def same_size_total(
