@@ -372,4 +372,5 @@ def test_a_plugin_remedy_pairs_with_its_controls_and_its_name_has_no_plugin_fiel
     ]
     md = lb.render(records)
     assert "plugin=" not in md
-    assert remedy_rows(md)["| simsiam | resample |"].endswith("| 2.00 | 2.00 | 2.00 | +5.0 | +3.0 |")
+    row = remedy_rows(md)["| simsiam | resample |"]
+    assert row.endswith("| 2.00 | 2.00 | 2.00 | +5.0 | +3.0 |")
