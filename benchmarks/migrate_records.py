@@ -61,13 +61,14 @@ from typing import Any
 
 import numpy as np
 
+from imbssl_bench.api import stage_compute
+from imbssl_bench.api.compute import compute_section
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import create_dataset
 from imbssl_bench.errors import UserError
 from imbssl_bench.running.records import read_record, record_digest, record_files, write_record
 from imbssl_bench.training.checkpoints import CHECKPOINTS
 from imbssl_bench.training.weights import weights_path
-from imbssl_bench.variants.api import compute_section, stage_compute
 
 Record = dict[str, Any]
 

@@ -138,7 +138,7 @@ def spec(variant_args: dict | None = None, **kw: object):
 def test_base_trained_once_experts_start_from_it_take_their_steps_and_move(
     tmp_path: Path, monkeypatch
 ) -> None:
-    import imbssl_bench.variants.api as api
+    import imbssl_bench.api.context as api
 
     calls, modules = [], []
     real_fit = api.fit

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from imbssl_bench.api import Compute
+from imbssl_bench.api.compute import compute_section
 from imbssl_bench.config import RunConfig, TrainConfig
 from imbssl_bench.errors import UserError
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
-from imbssl_bench.variants.api import Compute, compute_section
 
 from .conftest import TINY_FLAGS, tiny_spec
 

@@ -3,39 +3,21 @@ folder on sys.path), found through its entry points, run in a one-epoch grid, th
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from imbssl_bench import methods, variants
-from imbssl_bench.methods import backbones
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
 from tests.conftest import tiny_spec
-
-
-def _refresh() -> None:
-    importlib.invalidate_caches()
-    methods.discover.cache_clear()
-    variants.discover.cache_clear()
-    backbones.load_backbone_plugins.cache_clear()
+from tests.examples import on_path, pip_install
 
 
 def test_the_template_installs_runs_and_uninstalls(tmp_path: Path, repo_root: Path) -> None:
-    source = tmp_path / "plugin-template"  # a copy: the build writes egg-info beside the code
-    shutil.copytree(repo_root / "examples" / "plugin-template", source)
-    site = tmp_path / "site"
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
-    built = subprocess.run(
-        [*pip, "--no-build-isolation", "--target", str(site), str(source)],
-        capture_output=True,
-        text=True,
-    )
-    assert built.returncode == 0, built.stderr
+    site = pip_install(repo_root / "examples" / "plugin-template", tmp_path)
     rows, found = (_listed(kind, site) for kind in ("methods", "variants"))
     plugin = rows["align-uniform"]
     assert (plugin["origin"], plugin["version"], plugin["error"]) == (
@@ -50,9 +32,8 @@ def test_the_template_installs_runs_and_uninstalls(tmp_path: Path, repo_root: Pa
         None,
         {"cycles": 2},
     )
-    sys.path.insert(0, str(site))
-    _refresh()
-    try:
+    # (timm keeps `template_convnet` registered for the rest of the session)
+    with on_path(site, "imbssl_template"):
         spec = tiny_spec(
             methods=("align-uniform",),
             variants=("base", "rwsam"),
@@ -65,11 +46,6 @@ def test_the_template_installs_runs_and_uninstalls(tmp_path: Path, repo_root: Pa
         assert records[0]["config"]["model"] == {"backbone": "template_convnet", "stem": "timm"}
         assert records[0]["config"]["method_args"]["uniform_weight"] == 1.0
         _check_the_variant_runs_with_two_builtin_methods(tmp_path / "runs")
-    finally:  # (timm keeps `template_convnet` registered for the rest of the session)
-        sys.path.remove(str(site))
-        for name in [m for m in sys.modules if m.startswith("imbssl_template")]:
-            del sys.modules[name]
-        _refresh()
     assert "align-uniform" not in methods.method_names()
     assert "restarts" not in variants.variant_names()
 

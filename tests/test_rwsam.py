@@ -242,6 +242,7 @@ def test_only_offline_rwsam_starts_from_the_base_run(tmp_path: Path) -> None:
 def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_path: Path) -> None:
     import pytorch_lightning as pl
 
+    from imbssl_bench.api import PretrainContext
     from imbssl_bench.data import create_dataset
     from imbssl_bench.evaluation.features import feature_device
     from imbssl_bench.methods import Method, create_method
@@ -254,7 +255,7 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
         record_of,
         weights_path,
     )
-    from imbssl_bench.variants import PretrainContext, get_variant
+    from imbssl_bench.variants import get_variant
     from imbssl_bench.variants.sam.rwsam import RwSAMArgs, kde_weights, weight_summary
 
     spec = tiny_spec(

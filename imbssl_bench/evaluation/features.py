@@ -30,8 +30,8 @@ def extract_features(
     """Features ``(N, D)`` float32 of a split's images (or uint8 images ``(N, 3, H, W)``),
     batch by batch: the shorter side resized to `image_size`, the centre square
     (`resize_center`), normalised with `normalize`: pass the method's
-    (`Method.input_normalization`); the default is Lightly's transforms' default, ImageNet
-    statistics. A `FileSplit` is decoded in `workers` DataLoader processes."""
+    (``method.input_normalization(image_size)``); the default is Lightly's transforms'
+    default, ImageNet statistics. A `FileSplit` is decoded in `workers` DataLoader processes."""
     was_training = backbone.training
     backbone.eval().to(device)
     mean = torch.tensor(normalize["mean"], device=device).view(1, 3, 1, 1)

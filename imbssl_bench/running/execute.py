@@ -14,6 +14,8 @@ from typing import Any
 import pytorch_lightning as pl
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 
+from imbssl_bench.api import PretrainContext, PretrainResult
+from imbssl_bench.api.compute import compute_section
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import (
     DatasetSource,
@@ -40,8 +42,7 @@ from imbssl_bench.training.checkpoints import CHECKPOINTS, discard
 from imbssl_bench.training.logs import LOGS, RunLogging
 from imbssl_bench.training.trainer import StageObservers
 from imbssl_bench.training.weights import kept_weights_section
-from imbssl_bench.variants import PretrainContext, PretrainResult, get_variant
-from imbssl_bench.variants.api import compute_section
+from imbssl_bench.variants import get_variant
 
 
 def _now() -> str:

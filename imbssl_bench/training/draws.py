@@ -21,13 +21,15 @@ from __future__ import annotations
 import contextlib
 import random
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import Sampler
+
+SamplerWeights = torch.Tensor | Callable[[int], torch.Tensor]  # per image, or per epoch
 
 KEYED, STREAM = "keyed", "stream"
 DRAWS = (KEYED, STREAM)
@@ -85,21 +87,40 @@ def keyed_draws(seed: int, device: torch.device | None = None) -> Iterator[None]
             random.setstate(py_state)
 
 
-def epoch_order(n: int, seed: int, stage: str, epoch: int) -> torch.Tensor:
-    """The order of the `n` images in `epoch` of `stage`."""
+def epoch_order(
+    n: int, seed: int, stage: str, epoch: int, weights: SamplerWeights | None = None
+) -> torch.Tensor:
+    """The order of the `n` images in `epoch` of `stage`: a permutation, or with `weights`
+    (one per image, or a function of the epoch giving them) `n` draws with replacement, each
+    image with probability proportional to its weight."""
     generator = torch.Generator().manual_seed(draw_seed(seed, stage, epoch, "order"))
-    return torch.randperm(n, generator=generator)
+    if weights is None:
+        return torch.randperm(n, generator=generator)
+    w = torch.as_tensor(weights(epoch) if callable(weights) else weights, dtype=torch.float64)
+    if w.shape != (n,) or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or w.sum() <= 0:
+        raise ValueError(f"sampler weights must be {n} finite values >= 0, not all 0")
+    return torch.multinomial(w, n, replacement=True, generator=generator)
 
 
 class KeyedBatches(Sampler[list[tuple[int, int]]]):
     """The global batches of each epoch, ``(epoch, image)`` keys (the epoch goes with each
     image to the worker that augments it), in an order drawn from (seed, stage, epoch).
     `sizes`: the batch sizes of an epoch (their sum may be under `n`: the rest is dropped).
-    Lightning sets the epoch (`set_epoch`) before each epoch, a resumed one too."""
+    Lightning sets the epoch (`set_epoch`) before each epoch, a resumed one too. `weights`:
+    the images are drawn with replacement (`epoch_order`)."""
 
-    def __init__(self, n: int, sizes: list[int], seed: int, stage: str, epoch: int = 0) -> None:
+    def __init__(
+        self,
+        n: int,
+        sizes: list[int],
+        seed: int,
+        stage: str,
+        epoch: int = 0,
+        weights: SamplerWeights | None = None,
+    ) -> None:
         self.n, self.sizes, self.seed, self.stage = n, sizes, seed, stage
         self.epoch = epoch  # the first epoch: a resumed stage's loader is made before set_epoch
+        self.weights = weights
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -111,7 +132,7 @@ class KeyedBatches(Sampler[list[tuple[int, int]]]):
         return self
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        order = epoch_order(self.n, self.seed, self.stage, self.epoch)
+        order = epoch_order(self.n, self.seed, self.stage, self.epoch, self.weights)
         for part in torch.split(order[: sum(self.sizes)], self.sizes):
             yield [(self.epoch, i) for i in part.tolist()]
 

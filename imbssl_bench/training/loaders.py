@@ -16,7 +16,13 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from imbssl_bench.config import RunConfig
 from imbssl_bench.data import ImageSplit, Split
 from imbssl_bench.errors import UserError
-from imbssl_bench.training.draws import KEYED, KeyedBatches, draw_seed, keyed_draws
+from imbssl_bench.training.draws import (
+    KEYED,
+    KeyedBatches,
+    SamplerWeights,
+    draw_seed,
+    keyed_draws,
+)
 
 if TYPE_CHECKING:
     from imbssl_bench.training.augment import BatchedViews
@@ -181,8 +187,10 @@ class DeviceViewsData(pl.LightningDataModule):
         seed: int,
         drop_last: bool = True,
         keyed: tuple[str, int] | None = None,
+        weights: SamplerWeights | None = None,
     ) -> None:
         super().__init__()
+        self.weights = weights  # keyed draws: drawn with replacement by these (`KeyedBatches`)
         self.split, self.views, self.batch, self.seed = split, views, batch, seed
         self.drop_last = drop_last
         self.keyed = keyed  # keyed draws: (stage, first epoch); None: stream draws
@@ -200,7 +208,7 @@ class DeviceViewsData(pl.LightningDataModule):
         if self.keyed is not None:
             stage, epoch = self.keyed
             sizes = keyed_sizes(len(self.split), self.batch, world, self.drop_last)
-            sampler = KeyedBatches(len(self.split), sizes, self.seed, stage, epoch)
+            sampler = KeyedBatches(len(self.split), sizes, self.seed, stage, epoch, self.weights)
         elif self.drop_last:
             sampler = BatchSampler(
                 RandomSampler(range(len(self.split)), generator=self.generator),
@@ -236,12 +244,16 @@ def train_data(
     drop_last: bool = True,
     stage: str = "train",
     epoch: int = 0,
+    weights: SamplerWeights | None = None,
 ) -> DataLoader | DeviceViewsData:
     """The PIL `train_loader`, or with ``train.augment == "batched"`` the views made on the
     training device from the same transform's parameters (`drop_last`: see `fit`). Keyed
-    draws (``train.draws``) are keyed by `stage`; `epoch` is the first the loader serves."""
+    draws (``train.draws``) are keyed by `stage`; `epoch` is the first the loader serves;
+    `weights`: sampler weights (`KeyedBatches`; keyed draws only)."""
+    if weights is not None and cfg.train.draws != KEYED:
+        raise UserError("sampler weights need keyed draws; run with --draws keyed (the default)")
     if cfg.train.augment in (None, "pil"):
-        return train_loader(split, method, cfg, image_size, drop_last, stage, epoch)
+        return train_loader(split, method, cfg, image_size, drop_last, stage, epoch, weights)
     if cfg.train.augment != "batched":
         raise UserError(f"--augment must be pil or batched, not '{cfg.train.augment}'")
     if not isinstance(split, ImageSplit):
@@ -257,7 +269,7 @@ def train_data(
         ) from None
     keyed = (stage, epoch) if cfg.train.draws == KEYED else None
     batch = global_batch_size(cfg, split)
-    return DeviceViewsData(split, views, batch, cfg.seed, drop_last, keyed)
+    return DeviceViewsData(split, views, batch, cfg.seed, drop_last, keyed, weights)
 
 
 def train_loader(
@@ -268,6 +280,7 @@ def train_loader(
     drop_last: bool = True,
     stage: str = "train",
     epoch: int = 0,
+    weights: SamplerWeights | None = None,
 ) -> DataLoader:
     """Shuffled batches of `method.build_transform` views: with keyed draws, `KeyedBatches`
     of `stage` from `epoch` on, each process taking its slice of each global batch; with
@@ -280,7 +293,7 @@ def train_loader(
     transform = method.build_transform(image_size)
     if cfg.train.draws == KEYED:
         sizes = keyed_sizes(len(split), global_batch_size(cfg, split), world, drop_last)
-        keyed = KeyedBatches(len(split), sizes, cfg.seed, stage, epoch)
+        keyed = KeyedBatches(len(split), sizes, cfg.seed, stage, epoch, weights)
         dataset = ViewsDataset(split, transform, keyed=(cfg.seed, stage))
         sampler = keyed if world == 1 else _RankShare(keyed, None, world)
         # its own generator: the loader's base-seed draw leaves the global stream alone

@@ -7,8 +7,9 @@ import signal
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -27,7 +28,13 @@ from imbssl_bench.training.callbacks import (
     StageStats,
 )
 from imbssl_bench.training.checkpoints import AtomicCheckpointIO, epoch_checkpoints, resume_point
-from imbssl_bench.training.draws import KEYED, KeyedSteps, StreamState, reseed_after
+from imbssl_bench.training.draws import (
+    KEYED,
+    KeyedSteps,
+    SamplerWeights,
+    StreamState,
+    reseed_after,
+)
 from imbssl_bench.training.loaders import (
     DeviceViewsData,
     even_batch_size,
@@ -54,6 +61,12 @@ class TrainStats:
     # resumed from a checkpoint written by other code says so ("unknown": before 0.2.0)
     trained_by: tuple[str, ...] = ()
     earlier_wall_s: float = 0.0  # of wall_s: what the processes before this one spent
+    # each image's mean loss over its last epoch (NaN: not drawn), when the stage kept them
+    image_losses: torch.Tensor | None = field(default=None, repr=False, compare=False)
+
+    def as_record(self) -> dict[str, Any]:
+        """The stats as a record's ``train`` section (the per-image losses left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "image_losses"}
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,7 @@ def fit(
     drop_last: bool = True,
     observers: StageObservers | None = None,
     stage: str | None = None,
+    sampler_weights: SamplerWeights | None = None,
 ) -> TrainStats:
     """Train `method` (a `Method`, or any LightningModule with `build_transform(image_size)`,
     such as a variant's wrapper) on `split` for the config's epochs and return stats. With
@@ -187,13 +201,17 @@ def fit(
     ``drop_last=False`` every image in every epoch (all but ``n % processes`` under DDP), in
     `EvenBatches` of at most that size (`TrainStats.batch_size`: the largest of them).
     `observers`: the stage's loggers (a resumed stage's logs keep its finished epochs) and
-    watching callbacks. `stage` (default: the observers', else ``train``) keys its draws."""
+    watching callbacks. `stage` (default: the observers', else ``train``) keys its draws.
+    `sampler_weights` (keyed draws): each epoch draws its images with replacement, with
+    probability proportional to these weights (one per image, or a function of the epoch)."""
     reporter = reporter or NullReporter()
     epochs = cfg.train.epochs
     observers = observers or StageObservers(stage or "train")
     stage_name = stage or observers.stage
     resume, resumed_from = resume_point(checkpoint_dir, reporter.note)
-    data = train_data(split, method, cfg, image_size, drop_last, stage_name, resumed_from or 0)
+    data = train_data(
+        split, method, cfg, image_size, drop_last, stage_name, resumed_from or 0, sampler_weights
+    )
     speed_up(method, cfg)
     if resumed_from is not None:
         reporter.note(f"resumed from its checkpoint after epoch {resumed_from}/{epochs} ({resume})")

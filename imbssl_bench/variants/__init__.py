@@ -1,13 +1,13 @@
 """Variants wrap the pre-training of any method (``base`` = plain training).
 
 A variant receives the built method and the imbalanced subset and returns the backbone to
-evaluate, the training stats, its compute and any diagnostics for the record (the API:
-`imbssl_bench.variants.api`, docs/plugins.md). Variants are plugins found through the
-``imbssl_bench.variants`` entry-point group, the built-ins registered there exactly as a
-third-party package's would be; each entry point names a `Variant` object. Their options are
-an ``Args`` dataclass, given with ``--variant-arg key=value`` and stored resolved in the
-record as ``variant_args``. What a variant plugin needs is importable from here (`fit` trains
-one stage).
+evaluate, the training stats, its compute and any diagnostics for the record. Variants are
+plugins found through the ``imbssl_bench.variants`` entry-point group, the built-ins
+registered there exactly as a third-party package's would be; each entry point names a
+`Variant` object. Their options are an ``Args`` dataclass, given with ``--variant-arg
+key=value`` and stored resolved in the record as ``variant_args``. The built-in variants in
+this package use `imbssl_bench.api` and nothing else of the harness, as a plugin does
+(docs/plugins.md). This module discovers them.
 """
 
 from __future__ import annotations
@@ -17,24 +17,15 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
+from imbssl_bench.api import Variant
 from imbssl_bench.registry import GROUPS, PluginInfo, load_group, pick_plugin
-from imbssl_bench.training.trainer import fit
-from imbssl_bench.variants.api import (
-    Compute,
-    PretrainContext,
-    PretrainResult,
-    Variant,
-    stage_compute,
-    total_compute,
-    train_base,
-)
 
 GROUP = GROUPS["variant"]
 
 
 def _check(obj: Any, name: str) -> str | None:
     if not isinstance(obj, Variant):
-        return "not an imbssl_bench.variants.Variant"
+        return "not an imbssl_bench.api.Variant"
     if obj.name != name:
         return f"variant says name '{obj.name}' but is registered as '{name}'"
     return None
@@ -70,17 +61,9 @@ def variant_options(variant: Variant) -> list[str]:
 
 __all__ = [
     "GROUP",
-    "Compute",
-    "PretrainContext",
-    "PretrainResult",
-    "Variant",
     "discover",
-    "fit",
     "get_variant",
     "list_variants",
-    "stage_compute",
-    "total_compute",
-    "train_base",
     "variant_names",
     "variant_options",
     "variant_plugin",

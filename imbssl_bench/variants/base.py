@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-from imbssl_bench.variants.api import (
-    Compute,
-    PretrainContext,
-    PretrainResult,
-    Variant,
-    stage_compute,
-    train_base,
-)
+from imbssl_bench.api import Compute, PretrainContext, PretrainResult, Variant, train_base
 
 
 def _base(ctx: PretrainContext) -> PretrainResult:
     if not ctx.method.trains:
         untrained = Compute(0, 0.0, 0.0)
         return PretrainResult(ctx.method.backbone, {"epochs": 0, "steps": 0}, compute=untrained)
-    stats, _ = train_base(ctx)  # a base run always trains (its stage checkpoint resumes it)
-    compute = stage_compute(SimpleNamespace(**stats), ctx.config.train.batch_size)
-    return PretrainResult(ctx.method.backbone, stats, compute=compute)
+    base = train_base(ctx)  # a base run always trains (its stage checkpoint resumes it)
+    return PretrainResult(ctx.method.backbone, base.stats.as_record(), compute=base.compute)
 
 
 # registered under the `imbssl_bench.variants` entry points (pyproject.toml)

@@ -6,17 +6,16 @@ run id names it; the factor the whole epochs achieve must be within `TOLERANCE` 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from imbssl_bench.config import RunConfig
-from imbssl_bench.errors import UserError
-from imbssl_bench.variants.api import (
+from imbssl_bench.api import (
     PretrainContext,
     PretrainResult,
+    RunConfig,
+    UserError,
     Variant,
     stage_compute,
 )
@@ -73,15 +72,12 @@ def _matched(ctx: PretrainContext) -> PretrainResult:
     if args.matched_epochs is None:
         raise ValueError("matched needs a resolved matched_epochs (see grid.match_compute)")
     ctx.reporter.stage("pre-training")
-    longer = dataclasses.replace(cfg.train, epochs=args.matched_epochs)
-    stats = ctx.fit_stage(
-        "matched", ctx.method, config=dataclasses.replace(cfg, train=longer), draws="base"
-    )
+    stats = ctx.fit_stage("matched", ctx.method, draws="base", epochs=args.matched_epochs)
     achieved = round(args.matched_epochs / cfg.train.epochs, 4)
     matched = {"factor": args.matched_factor, "epochs": args.matched_epochs, "achieved": achieved}
     return PretrainResult(
         ctx.method.backbone,
-        dataclasses.asdict(stats),
+        stats.as_record(),
         {"matched": {**matched, "to": list(ctx.matched_to)}},
         compute=stage_compute(stats, cfg.train.batch_size),
     )

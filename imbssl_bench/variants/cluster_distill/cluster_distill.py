@@ -24,7 +24,6 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -32,17 +31,16 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from imbssl_bench.config import RunConfig
-from imbssl_bench.errors import UserError
-from imbssl_bench.evaluation.features import extract_features, feature_device
-from imbssl_bench.training.callbacks import EpochLosses
-from imbssl_bench.training.distributed import from_rank_zero
-from imbssl_bench.training.loaders import even_batch_count
-from imbssl_bench.variants.api import (
+from imbssl_bench.api import (
     Compute,
+    EpochLosses,
     PretrainContext,
     PretrainResult,
+    RunConfig,
+    UserError,
     Variant,
+    even_batch_count,
+    from_rank_zero,
     stage_compute,
     total_compute,
     train_base,
@@ -143,10 +141,6 @@ def planned_cost(args: dict[str, Any], cfg: RunConfig) -> float:
     return 1.0 + args["clusters"] * args["expert_steps"] / base + student
 
 
-def _with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
-
-
 def _reseed(cfg: RunConfig, stage: int) -> None:
     """Each stage starts from its own seed, so reusing the base weights changes nothing."""
     pl.seed_everything((cfg.seed * 1009 + stage) % 2**32, workers=True, verbose=False)
@@ -155,14 +149,7 @@ def _reseed(cfg: RunConfig, stage: int) -> None:
 def _cluster(ctx: PretrainContext, a: ClusterDistillArgs) -> np.ndarray:
     """Each subset image's cluster: k-means on the base's features, small clusters merged."""
     cfg = ctx.config
-    feats = extract_features(
-        ctx.method.backbone,
-        ctx.subset,
-        ctx.image_size,
-        cfg.eval.feature_batch_size,
-        feature_device(cfg.runtime.accelerator),
-        ctx.method.input_normalization(ctx.image_size),
-    )
+    feats = ctx.features(ctx.method.backbone)
     assign, centroids = kmeans(feats, a.clusters or 1, cfg.seed, a.kmeans_iters, a.kmeans_redo)
     assign = merge_small(assign, centroids, min(a.min_cluster_size, len(ctx.subset)))
     return from_rank_zero(assign)  # under DDP every process trains the same experts
@@ -185,7 +172,7 @@ def _train_expert(
         f"expert-{k}",
         expert,
         ctx.subset.subset(members),
-        _with_epochs(cfg, math.ceil(budget / per_pass)),
+        epochs=math.ceil(budget / per_pass),
         callbacks=(losses,),
         drop_last=False,
         monitored=False,  # an expert sees one cluster: its kNN says little, and costs time
@@ -211,7 +198,7 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
     cfg, a = ctx.config, ClusterDistillArgs(**ctx.config.variant_args)
     if ctx.make_method is None:
         raise ValueError("cluster-distill needs PretrainContext.make_method")
-    base_stats, reused = train_base(ctx)
+    base = train_base(ctx)
     base_state = {k: v.detach().clone() for k, v in ctx.method.state_dict().items()}
 
     ctx.reporter.stage("clustering")
@@ -224,7 +211,7 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
     diagnostics: dict[str, Any] = {
         "clusters_requested": a.clusters,
         **cluster_diagnostics(assign, ctx.subset.targets.numpy()),
-        "base_reused": reused,
+        "base_reused": base.reused,
         "expert_budget": {"base_steps": base_steps, "experts": count, "steps_each": budget},
     }
 
@@ -246,25 +233,24 @@ def _cluster_distill(ctx: PretrainContext) -> PretrainResult:
     module = DistillStudent(student, experts, torch.as_tensor(assign), a.distill_weight)
     if a.adapter == "none":
         module.adapters.requires_grad_(False)
-    stats = ctx.fit_stage("student", module, config=_with_epochs(cfg, a.student_epochs or 1))
+    stats = ctx.fit_stage("student", module, epochs=a.student_epochs or 1)
 
     batch = cfg.train.batch_size
-    base = stage_compute(SimpleNamespace(**base_stats), batch)
     compute = total_compute(
-        base, *expert_compute, stage_compute(stats, batch), extra_wall_s=cluster_s
+        base.compute, *expert_compute, stage_compute(stats, batch), extra_wall_s=cluster_s
     )
     diagnostics.update(
         experts=expert_rows,
-        base={k: base_stats[k] for k in ("epochs", "steps", "wall_s", "final_loss")},
-        student={"init": a.student_init, **dataclasses.asdict(stats)},
+        base={k: getattr(base.stats, k) for k in ("epochs", "steps", "wall_s", "final_loss")},
+        student={"init": a.student_init, **stats.as_record()},
         cluster_s=round(cluster_s, 3),
         compute_vs_base={  # the `compute` of all stages over the base stage's
-            "steps": round(compute.steps / max(1, base.steps), 3),
-            "passes": round(compute.passes / max(1e-9, base.passes), 3),
-            "wall": round(compute.wall_s / max(1e-9, base.wall_s), 3),
+            "steps": round(compute.steps / max(1, base.compute.steps), 3),
+            "passes": round(compute.passes / max(1e-9, base.compute.passes), 3),
+            "wall": round(compute.wall_s / max(1e-9, base.compute.wall_s), 3),
         },
     )
-    return PretrainResult(student.backbone, dataclasses.asdict(stats), diagnostics, compute)
+    return PretrainResult(student.backbone, stats.as_record(), diagnostics, compute)
 
 
 # registered under the `imbssl_bench.variants` entry points (pyproject.toml)

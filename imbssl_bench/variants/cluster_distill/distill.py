@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from imbssl_bench.methods import Method
-from imbssl_bench.variants.wrapping import MethodWrapper
+from imbssl_bench.api import Method, MethodWrapper
 
 
 class ClusterAdapters(nn.Module):

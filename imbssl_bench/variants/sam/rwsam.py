@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -28,17 +27,14 @@ import pytorch_lightning as pl
 import torch
 from scipy.stats import spearmanr
 
-from imbssl_bench.config import RunConfig
-from imbssl_bench.data import Split
-from imbssl_bench.errors import UserError
-from imbssl_bench.evaluation.features import extract_features, feature_device
-from imbssl_bench.methods import Method
-from imbssl_bench.training.distributed import from_rank_zero
-from imbssl_bench.training.trainer import TrainStats
-from imbssl_bench.variants.api import (
+from imbssl_bench.api import (
     PretrainContext,
     PretrainResult,
+    RunConfig,
+    TrainStats,
+    UserError,
     Variant,
+    from_rank_zero,
     stage_compute,
     total_compute,
     train_base,
@@ -132,18 +128,8 @@ def _rwsam_cost(variant_args: dict[str, Any], cfg: RunConfig) -> float:
     return SAM_PASSES + (1.0 if _uses_base(variant_args) else 0.0)
 
 
-def kde_weights(
-    method: Method, subset: Split, image_size: int, batch: int, device: Any, args: RwSAMArgs
-) -> np.ndarray:
-    """The KDE weights of `subset` on `method`'s frozen backbone features."""
-    feats = extract_features(
-        method.backbone,
-        subset,
-        image_size,
-        batch,
-        device,
-        method.input_normalization(image_size),
-    )
+def kde_weights(feats: np.ndarray, args: RwSAMArgs) -> np.ndarray:
+    """The KDE weights of the subset from its frozen backbone features `feats`."""
     return density_weights(
         feats, args.rwsam_k, args.rwsam_alpha, (args.rwsam_clip_min, args.rwsam_clip_max)
     )
@@ -152,8 +138,8 @@ def kde_weights(
 class DensityRefresh(pl.Callback):
     """Recomputes the KDE weights at the start of the scheduled epochs."""
 
-    def __init__(self, subset: Split, image_size: int, args: RwSAMArgs, batch: int) -> None:
-        self.subset, self.image_size, self.args, self.batch = subset, image_size, args, batch
+    def __init__(self, ctx: PretrainContext, args: RwSAMArgs) -> None:
+        self.ctx, self.args = ctx, args
         self.refreshes, self.seconds = 0, 0.0
 
     def state_dict(self) -> dict[str, Any]:  # kept in the epoch checkpoint
@@ -170,7 +156,7 @@ class DensityRefresh(pl.Callback):
             return
         t0 = time.perf_counter()
         assert isinstance(module, SAMModule)
-        w = kde_weights(module.method, self.subset, self.image_size, self.batch, module.device, a)
+        w = kde_weights(self.ctx.features(module.method.backbone, device=module.device), a)
         module.weights.copy_(torch.as_tensor(w, dtype=torch.float32))
         self.refreshes += 1
         self.seconds += time.perf_counter() - t0
@@ -210,7 +196,7 @@ def _sam_variant(kind: str):
         module = SAMModule(ctx.method, torch.as_tensor(weights), args.sam_rho, args.sam_adaptive)
         callbacks = []
         if isinstance(args, RwSAMArgs):
-            refresh = DensityRefresh(ctx.subset, ctx.image_size, args, cfg.eval.feature_batch_size)
+            refresh = DensityRefresh(ctx, args)
             callbacks.append(refresh)
         stats = _train_sam(ctx, module, kind, callbacks)
         final = module.weights.cpu().numpy().astype(np.float64)
@@ -225,7 +211,7 @@ def _sam_variant(kind: str):
             )
         return PretrainResult(
             ctx.method.backbone,
-            dataclasses.asdict(stats),
+            stats.as_record(),
             {"rwsam": summary},
             stage_compute(stats, cfg.train.batch_size, SAM_PASSES),
         )
@@ -246,14 +232,10 @@ def _offline_rwsam(ctx: PretrainContext, args: RwSAMArgs) -> PretrainResult:
     cfg = ctx.config
     if ctx.make_method is None:
         raise ValueError("rwsam offline needs PretrainContext.make_method")
-    base_stats, reused = train_base(ctx)
+    base = train_base(ctx)
     ctx.reporter.stage("KDE weights")
     t0 = time.perf_counter()
-    device = feature_device(cfg.runtime.accelerator)
-    batch = cfg.eval.feature_batch_size
-    weights = from_rank_zero(
-        kde_weights(ctx.method, ctx.subset, ctx.image_size, batch, device, args)
-    )
+    weights = from_rank_zero(kde_weights(ctx.features(ctx.method.backbone), args))
     kde_s = time.perf_counter() - t0
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     method = ctx.make_method()
@@ -262,8 +244,7 @@ def _offline_rwsam(ctx: PretrainContext, args: RwSAMArgs) -> PretrainResult:
     sam = stage_compute(stats, cfg.train.batch_size, SAM_PASSES)
     # the base stage's compute, reused or not (its kept weights' train stats): the record
     # states what the result cost, as `base` and `cluster-distill` do
-    base = stage_compute(SimpleNamespace(**base_stats), cfg.train.batch_size)
-    compute = total_compute(base, sam, extra_wall_s=kde_s)
+    compute = total_compute(base.compute, sam, extra_wall_s=kde_s)
     targets = ctx.subset.targets.numpy()
     final = module.weights.cpu().numpy().astype(np.float64)
     summary: dict[str, Any] = {
@@ -274,10 +255,10 @@ def _offline_rwsam(ctx: PretrainContext, args: RwSAMArgs) -> PretrainResult:
         "in_loop_refreshes": 0,
         "weights_s": round(kde_s, 3),
         "weights_fraction": round(kde_s / max(compute.wall_s, 1e-9), 4),
-        "base_reused": reused,
-        "base": {k: base_stats[k] for k in ("epochs", "steps", "wall_s", "final_loss")},
+        "base_reused": base.reused,
+        "base": {k: getattr(base.stats, k) for k in ("epochs", "steps", "wall_s", "final_loss")},
     }
-    return PretrainResult(method.backbone, dataclasses.asdict(stats), {"rwsam": summary}, compute)
+    return PretrainResult(method.backbone, stats.as_record(), {"rwsam": summary}, compute)
 
 
 def _sam_cost(args: dict[str, Any], cfg: RunConfig) -> float:

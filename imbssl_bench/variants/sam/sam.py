@@ -21,9 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from imbssl_bench.methods import Method
-from imbssl_bench.methods.base import trainable_parameters
-from imbssl_bench.variants.wrapping import MethodWrapper
+from imbssl_bench.api import Method, MethodWrapper, trainable_parameters
 
 
 @torch.no_grad()

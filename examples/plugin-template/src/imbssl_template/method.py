@@ -12,7 +12,7 @@ from lightly.transforms import SimCLRTransform
 from PIL import Image
 from torch import Tensor
 
-from imbssl_bench.methods import Method
+from imbssl_bench.api import Method
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,15 @@ the learning rate restarting each time while the weights carry over."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from imbssl_bench.config import RunConfig, check_range
-from imbssl_bench.variants import (
+from imbssl_bench.api import (
     PretrainContext,
     PretrainResult,
+    RunConfig,
     Variant,
+    check_range,
     stage_compute,
     total_compute,
 )
@@ -36,7 +36,7 @@ def pretrain(ctx: PretrainContext) -> PretrainResult:
     for cycle in range(args.cycles):
         ctx.reporter.stage(f"pre-training, cycle {cycle + 1}/{args.cycles}")
         stages.append(ctx.fit_stage(f"cycle-{cycle}", ctx.method))  # resumed, logged, watched
-    last = dataclasses.asdict(stages[-1])
+    last = stages[-1].as_record()
     train = {
         **last,
         "epochs": sum(s.epochs for s in stages),

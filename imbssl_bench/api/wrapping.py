@@ -10,8 +10,7 @@ import pytorch_lightning as pl
 from PIL import Image
 from torch import Tensor
 
-from imbssl_bench.methods import Method
-from imbssl_bench.methods.base import begin_step_of, sgd_cosine
+from imbssl_bench.methods.base import Method, begin_step_of, sgd_cosine
 
 
 class MethodWrapper(pl.LightningModule):

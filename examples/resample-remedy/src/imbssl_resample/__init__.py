@@ -1,0 +1,1 @@
+"""An example remedy written against `imbssl_bench.api` alone: `density-resample`."""

@@ -1,0 +1,59 @@
+"""examples/resample-remedy, a remedy written against `imbssl_bench.api` alone: installed from
+its own package, run beside `base` and `matched`, and paired with them in the leaderboard."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from imbssl_bench.reporting import leaderboard as lb
+from imbssl_bench.running.launchers import run_grid
+from imbssl_bench.running.plan import plan_grid
+from tests.conftest import tiny_spec
+from tests.examples import on_path, pip_install
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_the_examples_import_only_the_public_api() -> None:
+    for path in EXAMPLES.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                if name.startswith("imbssl_bench"):
+                    assert name == "imbssl_bench.api", f"{path}: imports {name}"
+
+
+def test_a_plugin_remedy_stands_beside_its_controls(tmp_path: Path) -> None:
+    site = pip_install(EXAMPLES / "resample-remedy", tmp_path)
+    with on_path(site, "imbssl_resample"):
+        spec = tiny_spec(methods=("simclr",), variants=("base", "density-resample", "matched"))
+        plan = plan_grid(spec, tmp_path / "runs")
+        records = run_grid(plan)
+    assert [r["status"] for r in records] == ["ok"] * 3, [r.get("error") for r in records]
+    by_variant = {r["variant"]: r for r in records}
+    remedy, matched = by_variant["density-resample"], by_variant["matched"]
+    assert remedy["config"]["plugins"]["variant"]["dist"] == "imbssl-bench-resample"
+    assert remedy["config"]["variant_args"] == {
+        "resample_epochs": 1, "resample_k": 10, "resample_power": 1.0
+    }  # fmt: skip
+    assert remedy["compute"]["passes_vs_base"] == 2.0
+    assert matched["diagnostics"]["matched"]["to"] == [remedy["run_id"]]
+    resampled = remedy["diagnostics"]["density_resample"]
+    assert resampled["base_reused"] is True  # the grid ran base first and kept its weights
+    assert 0 < resampled["last_epoch_images_drawn"] < remedy["n_train"]  # with replacement
+    md = lb.render(records)
+    assert "plugin=" not in md
+    table = md[md.index("Remedies vs controls") :].split("\n\n")[1].splitlines()
+    row = next(x for x in table if x.startswith("| simclr | density-resample |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # passes, wall, matched passes, then the differences to base and matched: numbers
+    assert cells[2] == "2.00" and cells[4] == "2.00", row
+    for delta in cells[5:7]:
+        float(delta)  # a dash (unpaired) fails here
