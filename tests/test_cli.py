@@ -56,6 +56,18 @@ def test_dry_run_json(cli, tmp_path: Path) -> None:
     assert r100["n_train"] == sum(r100["class_counts"]) and r100["status"] == "todo"
 
 
+def test_dry_run_prints_one_line_per_run(cli, tmp_path: Path) -> None:
+    """In a pipe (80 columns to rich) each planned run stays on one line (issue 30)."""
+    res = cli("run", "--method", "simclr", "--variants", "base,sam,matched", "--ratios", "1,100",
+              "--out", tmp_path, "--dry-run")  # fmt: skip
+    assert res.code == 0, res.err
+    lines = res.out.strip().splitlines()
+    assert lines[0] == "6 planned runs (n_train: images in the subset)"
+    assert lines[1].split()[:3] == ["method", "variant", "ratio"] and len(lines) == 2 + 6
+    matched = [x for x in lines if "matched ×2 (sam)" in x]
+    assert len(matched) == 2 and matched[1].endswith(" todo    131 78 47 28 16 10 6 3 2 1")
+
+
 BAD_INPUTS = [
     (["--ratios", "0"], ">= 1"),
     (["--ratios", "-5"], ">= 1"),

@@ -208,3 +208,26 @@ def _same_but_time(a: dict, b: dict) -> bool:
 def _timing(key: str) -> bool:
     timing = ("wall", "resumed_from_epoch", "trained_by", "weights_fraction")
     return key.endswith("_s") or key in timing
+
+
+def test_sampler_weights_draw_with_replacement_keyed_by_the_epoch() -> None:
+    from imbssl_bench.training.draws import epoch_order
+
+    weights = torch.tensor([0.0, 1.0, 3.0, 0.0])
+    first = epoch_order(4, 0, "resample", 0, weights)
+    assert torch.equal(first, epoch_order(4, 0, "resample", 0, lambda epoch: weights))
+    drawn = torch.cat([epoch_order(4, 0, "resample", e, weights) for e in range(50)])
+    assert set(drawn.tolist()) == {1, 2}  # never an image of weight 0
+    assert 2.2 < (drawn == 2).sum() / (drawn == 1).sum() < 4.0  # about 3 to 1
+    with pytest.raises(ValueError, match="4 finite values"):
+        epoch_order(4, 0, "resample", 0, torch.tensor([1.0, float("nan"), 1.0, 1.0]))
+
+
+def test_sampler_weights_refuse_stream_draws() -> None:
+    from imbssl_bench.config import RunConfig, TrainConfig
+    from imbssl_bench.errors import UserError
+    from imbssl_bench.training.loaders import train_data
+
+    cfg = RunConfig("simclr", train=TrainConfig(draws="stream"))
+    with pytest.raises(UserError, match="--draws keyed"):
+        train_data(None, None, cfg, 16, weights=torch.ones(4))  # type: ignore[arg-type]

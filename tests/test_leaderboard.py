@@ -374,3 +374,20 @@ def test_a_plugin_remedy_pairs_with_its_controls_and_its_name_has_no_plugin_fiel
     assert "plugin=" not in md
     row = remedy_rows(md)["| simsiam | resample |"]
     assert row.endswith("| 2.00 | 2.00 | 2.00 | +5.0 | +3.0 |")
+
+
+def test_a_remedys_epochs_cell_states_its_stages() -> None:
+    """``compute.stages`` (records since issue 30): stages on the whole subset by their epochs,
+    those on parts of it counted; a record without stages keeps the config's epochs."""
+    distilled = variant_record("cluster-distill", 1, 0, 0.84, 2.6)
+    stage = {"steps": 4, "batch_size": 64, "reused": False}
+    distilled["compute"]["stages"] = [
+        {**stage, "stage": "base", "epochs": 10, "images": 300},
+        {**stage, "stage": "expert-0", "epochs": 30, "images": 100},
+        {**stage, "stage": "expert-1", "epochs": 15, "images": 200},
+        {**stage, "stage": "student", "epochs": 5, "images": 300},
+    ]
+    md = lb.render([variant_record("base", 1, 0, 0.80, 1.0), distilled])
+    assert "| simsiam | cluster-distill | 10 + 5 × 64 (+2 on parts) |" in md
+    md = lb.render([variant_record("sam", 1, 0, 0.83, 2.0)])
+    assert "| simsiam | sam | 10 × 64 |" in md

@@ -50,6 +50,7 @@ def test_a_plugin_remedy_stands_beside_its_controls(tmp_path: Path) -> None:
     assert 0 < resampled["last_epoch_images_drawn"] < remedy["n_train"]  # with replacement
     md = lb.render(records)
     assert "plugin=" not in md
+    assert "| simclr | density-resample | 1 + 1 × 64 |" in md  # its two stages (reused base)
     table = md[md.index("Remedies vs controls") :].split("\n\n")[1].splitlines()
     row = next(x for x in table if x.startswith("| simclr | density-resample |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
@@ -57,3 +58,25 @@ def test_a_plugin_remedy_stands_beside_its_controls(tmp_path: Path) -> None:
     assert cells[2] == "2.00" and cells[4] == "2.00", row
     for delta in cells[5:7]:
         float(delta)  # a dash (unpaired) fails here
+
+
+def test_a_resampled_stage_resumed_mid_epoch_equals_the_uninterrupted_run(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The sampler hook (weights from the model as each epoch starts) and the per-image losses
+    (buffers in the epoch checkpoint): a resume replays nothing."""
+    from tests.test_draws import numbers, only_record, resumed_record
+
+    site = pip_install(EXAMPLES / "resample-remedy", tmp_path)
+    with on_path(site, "imbssl_resample"):
+        spec = tiny_spec(
+            methods=("simclr",),
+            variants=("density-resample",),
+            variant_args={"resample_epochs": 3},
+            epochs=2,
+        )
+        whole = only_record(spec, tmp_path / "whole")
+        resumed = resumed_record(spec, tmp_path / "resumed", monkeypatch, ("resample", 2, 1))
+    assert resumed["train"]["resumed_from_epoch"] == 2
+    assert numbers(resumed) == numbers(whole)
+    assert resumed["diagnostics"] == whole["diagnostics"]

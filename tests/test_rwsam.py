@@ -244,7 +244,6 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
 
     from imbssl_bench.api import PretrainContext
     from imbssl_bench.data import create_dataset
-    from imbssl_bench.evaluation.features import feature_device
     from imbssl_bench.methods import Method, create_method
     from imbssl_bench.methods.backbones import create_backbone
     from imbssl_bench.progress import NullReporter
@@ -287,14 +286,8 @@ def test_offline_weights_come_once_from_the_base_features_and_stay_fixed(tmp_pat
     base = make()
     base.load_state_dict(load_weights(kept)["state_dict"])
     speed_up(base, cfg)  # the memory format (channels-last by default) the run's model has
-    w = kde_weights(
-        base,
-        split,
-        16,
-        cfg.eval.feature_batch_size,
-        feature_device(cfg.runtime.accelerator),
-        RwSAMArgs(**cfg.variant_args),
-    )
+    ctx = PretrainContext(cfg, base, split, 16, NullReporter())
+    w = kde_weights(ctx.features(base.backbone), RwSAMArgs(**cfg.variant_args))
     w = w.astype(np.float32).astype(np.float64)  # as the module's float32 buffer holds them
     expected = weight_summary(w, split.targets.numpy(), 10)
     assert {k: d[k] for k in expected} == expected  # the final weights: the base's, unchanged

@@ -120,3 +120,19 @@ def test_mean_curve_keeps_the_epochs_every_seed_has() -> None:
         (1, 1.5),
         (3, 4.0),
     ]
+
+
+def test_show_tells_the_results_compute_from_this_runs_wall_time() -> None:
+    """A remedy on a reused base: its compute counts the base's training, which this run's
+    processes did not spend (issue 30)."""
+    from imbssl_bench.cli.show import _compute_line
+
+    stages = [{"stage": "base", "reused": True}, {"stage": "resample", "reused": False}]
+    record = {
+        "wall_s": 41.2,
+        "compute": {"passes": 80.0, "passes_vs_base": 2.0, "wall_s": 75.4, "stages": stages},
+    }
+    assert _compute_line(record) == [
+        "compute: 80 forward-backward passes (2.00x base), 75 s of training (reused: base); "
+        "this run took 41 s wall"
+    ]

@@ -48,11 +48,16 @@ def planned_base(cfg: RunConfig, n_train: int) -> Compute:
 
 
 def compute_section(
-    compute: Compute | None, train: dict[str, Any], cfg: RunConfig, n_train: int
+    compute: Compute | None,
+    train: dict[str, Any],
+    cfg: RunConfig,
+    n_train: int,
+    stages: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """The record's ``compute``: what the run spent and its ratio to the planned `base` of the
-    same config. `compute` None: untrained if `train` says 0 steps (zeros), else unknown (a
-    variant that does not state it: None, never a guess)."""
+    same config, with its training `stages` (name, epochs, steps, images, batch, reused)
+    when there are several. `compute` None: untrained if `train` says 0 steps (zeros), else
+    unknown (a variant that does not state it: None, never a guess)."""
     if compute is None:
         if train.get("steps", 0):
             return None
@@ -70,4 +75,5 @@ def compute_section(
         "base_passes": round(base.passes, 3),
         "steps_vs_base": ratio(compute.steps, base.steps),
         "passes_vs_base": ratio(compute.passes, base.passes),
+        **({"stages": stages} if stages and len(stages) > 1 else {}),
     }

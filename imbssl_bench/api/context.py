@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ class PretrainContext:
     matched_to: tuple[str, ...] = ()  # `matched`: the run ids of the grid whose compute it matches
     # the runner's loggers and online kNN for a stage: (stage, monitored) -> observers
     observe: Callable[[str, bool], StageObservers] | None = None
+    # every stage trained or reused so far (the record's ``compute.stages``)
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
     def stage_dir(self, stage: str) -> Path | None:
         """Where the training stage `stage` keeps its epoch checkpoint."""
@@ -101,9 +103,15 @@ class PretrainContext:
             stage=draws or stage,
             sampler_weights=sampler_weights,
         )
+        self._trained(stage, stats, len(split))
         if not kept:
             return stats
         return dataclasses.replace(stats, image_losses=trained.last_losses.detach().cpu().clone())
+
+    def _trained(self, stage: str, stats: TrainStats, images: int, reused: bool = False) -> None:
+        """Note a finished stage for the record (``compute.stages``)."""
+        row = {"stage": stage, "epochs": stats.epochs, "steps": stats.steps, "images": images}
+        self.stages.append({**row, "batch_size": stats.batch_size, "reused": reused})
 
     def features(
         self,
@@ -182,6 +190,7 @@ def train_base(ctx: PretrainContext) -> BaseTraining:
         if ctx.config.train.draws == KEYED:
             reseed_after(ctx.config.seed, "base")  # the draws after it, as if trained here
         stats = _stats(saved["train"])
+        ctx._trained("base", stats, len(ctx.subset), reused=True)
         return BaseTraining(stats, True, stage_compute(stats, batch))
     ctx.reporter.stage("pre-training")
     stats = ctx.fit_stage("base", ctx.method)

@@ -213,23 +213,26 @@ def _show_plan(plan: list[Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps({"runs": [p.summary() for p in plan]}, indent=2))
         return
-    table = Table(title=f"{len(plan)} planned runs (n_train: images in the subset)")
-    for col in ("method", "variant", "ratio", "seed", "n_train", "status"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("class counts")
     variants = {p.run_id: p.config.variant for p in plan}
+    header = ("method", "variant", "ratio", "seed", "n_train", "status", "class counts")
+    rows = [header]
     for p in plan:
         s = p.summary()
-        table.add_row(
-            s["method"],
-            _variant_text(s, variants),
-            f"{s['ratio']:g}",
-            str(s["seed"]),
-            str(s["n_train"]),
-            s["status"],
-            " ".join(map(str, s["class_counts"])),
+        rows.append(
+            (
+                s["method"],
+                _variant_text(s, variants),
+                f"{s['ratio']:g}",
+                str(s["seed"]),
+                str(s["n_train"]),
+                s["status"],
+                " ".join(map(str, s["class_counts"])),
+            )
         )
-    out.print(table)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    print(f"{len(plan)} planned runs (n_train: images in the subset)")
+    for row in rows:  # one line each, never wrapped (a pipe is 80 columns to rich)
+        print("  ".join(f"{c:<{w}}" for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 def _show_results(records: list[dict[str, Any]], as_json: bool) -> None:

@@ -57,12 +57,7 @@ def _summary(view: Any) -> list[str]:
         if m.get("knn_top1_best") is not None:
             probes.append(f"best online kNN {_pct(m['knn_top1_best'])}")
         lines.append("top-1 (%): " + (", ".join(probes) or "none (the run failed)"))
-        compute = r.get("compute") or {}
-        if compute.get("passes_vs_base") is not None:
-            lines.append(
-                f"compute: {compute['passes']:g} forward-backward passes "
-                f"({compute['passes_vs_base']:.2f}x base), {r['wall_s']:.0f} s wall"
-            )
+        lines += _compute_line(r)
         if r["status"] != "ok":
             lines.append(f"error: {r['error']}")
     for metric, label in (("loss_curve", "loss"), ("knn_curve", "online kNN (%)")):
@@ -70,6 +65,21 @@ def _summary(view: Any) -> list[str]:
             points = ", ".join(f"{e:g}: {v:.4g}" for e, v in curve)
             lines.append(f"{label}, stage {stage}, by epoch: {points}")
     return lines
+
+
+def _compute_line(r: dict[str, Any]) -> list[str]:
+    """What the run's result cost (all its stages, a reused base's included) and what this
+    run's processes took: not the same when the base was reused."""
+    compute = r.get("compute") or {}
+    if compute.get("passes_vs_base") is None:
+        return []
+    reused = [s["stage"] for s in compute.get("stages", []) if s.get("reused")]
+    note = f" (reused: {', '.join(reused)})" if reused else ""
+    return [
+        f"compute: {compute['passes']:g} forward-backward passes "
+        f"({compute['passes_vs_base']:.2f}x base), {compute['wall_s']:.0f} s of training"
+        f"{note}; this run took {r['wall_s']:.0f} s wall"
+    ]
 
 
 @app.command()

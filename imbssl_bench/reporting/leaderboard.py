@@ -211,7 +211,7 @@ def _render_table(key: tuple, records: list[dict[str, Any]]) -> list[str]:
         cells = [
             names[row] + (" †" if mixed[row] else ""),
             row[3],
-            epochs_cell(row),
+            epochs_cell(row, rows[row]),
             *[_cell(by_ratio[x]) for x in ratios],
             _few(by_ratio[hi]),
             _drop(by_ratio[lo], by_ratio[hi]) if lo != hi else "–",

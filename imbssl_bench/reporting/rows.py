@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from imbssl_bench.config import RunConfig
@@ -109,13 +109,29 @@ def row_label(row: tuple, name: str | None = None) -> str:
     return f"{name} ({trained_epochs(row)} ep × {batch})" if epochs else f"{name} (untrained)"
 
 
-def epochs_cell(row: tuple) -> str:
-    """E.g. ``8 x 128``; a `matched` row's trained epochs with their factor, ``24 x 128 (x3)``."""
+def epochs_cell(row: tuple, records: Sequence[dict[str, Any]] = ()) -> str:
+    """E.g. ``8 x 128``; a `matched` row's trained epochs with their factor, ``24 x 128 (x3)``;
+    a remedy's stages as its records state them, ``8 + 8 x 128``, or ``8 + 8 x 128 (+4 on
+    parts)`` for stages on parts of the subset (cluster-distill's experts)."""
     epochs, batch = row[4], row[5]
     if not epochs:
         return "untrained"
+    stages = {_stages_label(r) for r in records}
+    if row[3] not in ("base", "matched") and len(stages) == 1 and None not in stages:
+        label, parts = stages.pop()  # type: ignore[misc]  # (None is not among them)
+        return f"{label} × {batch}" + (f" (+{parts} on parts)" if parts else "")
     trained = trained_epochs(row)
     return f"{trained} × {batch}" + (f" (×{trained / epochs:.3g})" if row[3] == "matched" else "")
+
+
+def _stages_label(r: dict[str, Any]) -> tuple[str, int] | None:
+    """A record's stages on the whole subset (``8 + 8``) and how many trained on parts of
+    it; None for a record that states one stage or none (older records)."""
+    stages = (r.get("compute") or {}).get("stages")
+    if not stages:
+        return None
+    whole = [s["epochs"] for s in stages if s["images"] == r["n_train"]]
+    return " + ".join(map(str, whole)), len(stages) - len(whole)
 
 
 SHOWN_ELSEWHERE = {"method", "variant", "train.epochs", "train.batch_size"}  # own columns

@@ -88,7 +88,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     image_size = cfg.data.image_size or source.image_size
 
-    result, normalize, monitors = _pretrain(run, source, data, image_size, reporter)
+    result, normalize, monitors, stages = _pretrain(run, source, data, image_size, reporter)
     t_train = time.perf_counter()
     if rank_zero_only.rank != 0:  # the other DDP processes are done
         return None
@@ -121,7 +121,7 @@ def execute(run: PlannedRun, reporter: Reporter | None = None) -> dict[str, Any]
         "error": None,
         "metrics": metrics,
         "train": result.train,
-        "compute": compute_section(result.compute, result.train, cfg, run.n_train),
+        "compute": compute_section(result.compute, result.train, cfg, run.n_train, stages),
         "diagnostics": result.diagnostics,
         "storage": data.storage,
         "timing": {
@@ -150,9 +150,10 @@ def kept_weights(run: PlannedRun) -> dict[str, Any]:
 
 def _pretrain(
     run: PlannedRun, source: DatasetSource, data: RunData, image_size: int, reporter: Reporter
-) -> tuple[PretrainResult, dict[str, list[float]], dict[str, StageCurves]]:
+) -> tuple[PretrainResult, dict[str, list[float]], dict[str, StageCurves], list[dict[str, Any]]]:
     """Build the method and let the run's variant pre-train it; returns the variant's result,
-    the input normalisation (evaluation sees inputs as training did) and the stage monitors."""
+    the input normalisation (evaluation sees inputs as training did), the stage monitors and
+    the stages it trained or reused."""
     cfg = run.config
 
     def make_method() -> Method:
@@ -177,7 +178,8 @@ def _pretrain(
         run.matched_to,
         observe,
     )
-    return get_variant(cfg.variant).pretrain(context), normalize, monitors
+    result = get_variant(cfg.variant).pretrain(context)
+    return result, normalize, monitors, context.stages
 
 
 def observers(
