@@ -106,12 +106,15 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def register_method(monkeypatch: pytest.MonkeyPatch, name: str, target: str) -> Iterator[str]:
-    """Registers the class at `target` ("module:Class") under the methods entry-point group,
-    as pip would, for the fixture that yields from it."""
+def register_method(
+    monkeypatch: pytest.MonkeyPatch, name: str, target: str, kind: str = "methods"
+) -> Iterator[str]:
+    """Registers the object at `target` ("module:Name") under the entry-point group of `kind`
+    (methods or variants), as pip would, for the fixture that yields from it."""
+    import importlib
     from importlib.metadata import EntryPoint, entry_points
 
-    import imbssl_bench.methods as registry
+    registry = importlib.import_module(f"imbssl_bench.{kind}")
 
     found = [*entry_points(group=registry.GROUP)]
     found.append(EntryPoint(name, target, registry.GROUP))

@@ -12,7 +12,8 @@ Variants (register a `Variant` under ``imbssl_bench.variants``):
     `Variant`, `PretrainContext` (with ``fit_stage``, ``features``, ``seed``, ``rng``),
     `PretrainResult`, `train_base` -> `BaseTraining`, `TrainStats`, `Compute`,
     `stage_compute`, `total_compute`, `MethodWrapper` (a LightningModule that changes how a
-    method learns), `PerImageLoss`, `SamplerWeights`, `EpochLosses` (each epoch's mean
+    method learns), `PerImageLoss`, `SamplerWeights`, `ImageViews` (per-image views),
+    `EpochLosses` (each epoch's mean
     loss), `even_batch_count` (batches per epoch without drop_last), `from_rank_zero`
     (results that every process must share).
 Both: `RunConfig` (the resolved, frozen config a run gets), `Split` (images and
@@ -39,6 +40,7 @@ from imbssl_bench.methods.base import Method, NoArgs, sgd_cosine, trainable_para
 from imbssl_bench.training.callbacks import EpochLosses
 from imbssl_bench.training.distributed import from_rank_zero
 from imbssl_bench.training.draws import SamplerWeights
+from imbssl_bench.training.image_views import ImageViews
 from imbssl_bench.training.loaders import even_batch_count
 from imbssl_bench.training.trainer import TrainStats
 
@@ -49,6 +51,7 @@ __all__ = [
     "BaseTraining",
     "Compute",
     "EpochLosses",
+    "ImageViews",
     "LrRule",
     "Method",
     "MethodWrapper",

@@ -22,6 +22,7 @@ from imbssl_bench.evaluation.features import extract_features, feature_device
 from imbssl_bench.methods.base import Method
 from imbssl_bench.progress import Reporter
 from imbssl_bench.training.draws import KEYED, SamplerWeights, draw_seed, reseed_after
+from imbssl_bench.training.image_views import ImageViews
 from imbssl_bench.training.trainer import StageObservers, TrainStats, fit, speed_up
 from imbssl_bench.training.weights import belong_to_record, load_weights, save_weights
 
@@ -67,6 +68,7 @@ class PretrainContext:
         sampler_weights: SamplerWeights | None = None,
         loss_weights: torch.Tensor | None = None,
         image_losses: bool = False,
+        views: ImageViews | None = None,
     ) -> TrainStats:
         """Train `module` (a `Method`, or a `MethodWrapper` around one) for one stage named
         `stage`: its epoch checkpoints resume it, the run's loggers log it, the online kNN
@@ -81,7 +83,9 @@ class PretrainContext:
         weights in every process). `loss_weights` (one per image, mean 1 keeps the loss's
         scale) weight each image's loss; they and `image_losses` need a `Method` with
         per-image losses, and the returned stats then hold each image's mean loss over the
-        last epoch (``image_losses``; NaN where an image was not drawn)."""
+        last epoch (``image_losses``; NaN where an image was not drawn). `views`: a per-image
+        view hook (`ImageViews`): each image's views from a number the hook gives it per
+        epoch, its state kept in the stage's checkpoint."""
         split = self.subset if split is None else split
         config = config or self.config
         if epochs is not None:
@@ -102,6 +106,7 @@ class PretrainContext:
             observers=self.observe(stage, monitored) if self.observe else None,
             stage=draws or stage,
             sampler_weights=sampler_weights,
+            views=views,
         )
         self._trained(stage, stats, len(split))
         if not kept:
@@ -135,9 +140,10 @@ class PretrainContext:
         )
 
     def seed(self, *key: int | str) -> int:
-        """A seed drawn from the experiment and `key` (e.g. ``("kmeans", 3)``): the same in
-        every process and on every resume, unrelated across keys."""
-        return draw_seed(self.config.seed, *key)
+        """A 32-bit seed (what scikit-learn, numpy and torch all take) drawn from the
+        experiment and `key` (e.g. ``("kmeans", 3)``): the same in every process and on every
+        resume, unrelated across keys."""
+        return draw_seed(self.config.seed, *key) % 2**32
 
     def rng(self, *key: int | str) -> np.random.Generator:
         """A numpy generator seeded by `seed(*key)`: draws that no global stream can move."""

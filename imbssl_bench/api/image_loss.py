@@ -21,6 +21,11 @@ class PerImageLoss(MethodWrapper):
 
     def __init__(self, method: Method, n: int, weights: Tensor | None = None) -> None:
         super().__init__()
+        if not isinstance(method, Method):
+            raise TypeError(
+                f"loss weights and per-image losses train a Method, not {type(method).__name__}"
+                "; give fit_stage the method and let it wrap it"
+            )
         if not method.has_per_example_loss():
             raise UserError(
                 f"method '{method.name}' gives no per-image losses (Method.per_example_loss), "

@@ -102,12 +102,17 @@ def epoch_order(
     return torch.multinomial(w, n, replacement=True, generator=generator)
 
 
-class KeyedBatches(Sampler[list[tuple[int, int]]]):
+class KeyedBatches(Sampler[list[tuple]]):
     """The global batches of each epoch, ``(epoch, image)`` keys (the epoch goes with each
     image to the worker that augments it), in an order drawn from (seed, stage, epoch).
     `sizes`: the batch sizes of an epoch (their sum may be under `n`: the rest is dropped).
-    Lightning sets the epoch (`set_epoch`) before each epoch, a resumed one too. `weights`:
-    the images are drawn with replacement (`epoch_order`)."""
+    Lightning sets the epoch (`set_epoch`) before each epoch, a resumed one too.
+
+    `weights`: the images are drawn with replacement (`epoch_order`), and each key holds its
+    draw's position in the epoch, so that an image drawn twice gets other views; `params`
+    (``epoch -> one number per image``, an `ImageViews` hook's): each key holds its image's
+    number. Then keys are ``(epoch, image, position or None, number or None)``. Past the
+    stage's `epochs` (a finished stage restored) it yields nothing and calls neither."""
 
     def __init__(
         self,
@@ -117,10 +122,12 @@ class KeyedBatches(Sampler[list[tuple[int, int]]]):
         stage: str,
         epoch: int = 0,
         weights: SamplerWeights | None = None,
+        params: Callable[[int], list[float]] | None = None,
+        epochs: int | None = None,
     ) -> None:
         self.n, self.sizes, self.seed, self.stage = n, sizes, seed, stage
         self.epoch = epoch  # the first epoch: a resumed stage's loader is made before set_epoch
-        self.weights = weights
+        self.weights, self.params, self.epochs = weights, params, epochs
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -131,10 +138,30 @@ class KeyedBatches(Sampler[list[tuple[int, int]]]):
         not of its batch sampler: as a batch sampler, this is its own sampler."""
         return self
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[list[tuple]]:
+        if self.epochs is not None and self.epoch >= self.epochs:
+            return
         order = epoch_order(self.n, self.seed, self.stage, self.epoch, self.weights)
-        for part in torch.split(order[: sum(self.sizes)], self.sizes):
-            yield [(self.epoch, i) for i in part.tolist()]
+        if self.weights is None and self.params is None:
+            for part in torch.split(order[: sum(self.sizes)], self.sizes):
+                yield [(self.epoch, i) for i in part.tolist()]
+            return
+        params = self.params(self.epoch) if self.params is not None else None
+        if params is not None and len(params) != self.n:
+            raise ValueError(f"image_params gave {len(params)} numbers for {self.n} images")
+        keys = [
+            (
+                self.epoch,
+                i,
+                pos if self.weights is not None else None,
+                params[i] if params is not None else None,
+            )
+            for pos, i in enumerate(order[: sum(self.sizes)].tolist())
+        ]
+        start = 0
+        for size in self.sizes:
+            yield keys[start : start + size]
+            start += size
 
     def __len__(self) -> int:
         return len(self.sizes)

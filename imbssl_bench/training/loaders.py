@@ -23,6 +23,7 @@ from imbssl_bench.training.draws import (
     draw_seed,
     keyed_draws,
 )
+from imbssl_bench.training.image_views import EpochParams, ImageViews
 
 if TYPE_CHECKING:
     from imbssl_bench.training.augment import BatchedViews
@@ -33,7 +34,10 @@ class ViewsDataset(Dataset):
     take PIL; their tensor path is slower on CPU): images in memory are wrapped without a
     copy, files are decoded in the DataLoader worker that reads them (`Split.reader`).
     `keyed` ``(seed, stage)``: items are ``(epoch, image)`` keys (`KeyedBatches`) and each
-    image's views are drawn from (seed, stage, epoch, image), in any worker."""
+    image's views are drawn from (seed, stage, epoch, image), in any worker; keys
+    ``(epoch, image, position, number)`` add the draw's position to that key (sampler
+    weights) and give `transform` the image's number as a second argument (an `ImageViews`
+    hook's `views`)."""
 
     def __init__(
         self,
@@ -49,14 +53,18 @@ class ViewsDataset(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Sequence[Tensor], Tensor, int]:
+    def __getitem__(self, key: int | tuple) -> tuple[Sequence[Tensor], Tensor, int]:
         """The views, the label, and the index (for per-image data such as cluster ids)."""
         if self.keyed is None or isinstance(key, int):
             i = int(key)  # type: ignore[arg-type]
             return self.transform(self.read(i)), self.targets[i], i
-        epoch, i = key
-        with keyed_draws(draw_seed(*self.keyed, epoch, i)):
-            return self.transform(self.read(i)), self.targets[i], i
+        epoch, i, *extra = key
+        position, number = extra if extra else (None, None)
+        seed = draw_seed(*self.keyed, epoch, i, *(() if position is None else (position,)))
+        with keyed_draws(seed):
+            image = self.read(i)
+            args = (image,) if number is None else (image, number)
+            return self.transform(*args), self.targets[i], i
 
 
 def global_batch_size(cfg: RunConfig, split: Split) -> int:
@@ -191,6 +199,7 @@ class DeviceViewsData(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.weights = weights  # keyed draws: drawn with replacement by these (`KeyedBatches`)
+        self.epochs: int | None = None  # the stage's epochs (`train_data` sets it)
         self.split, self.views, self.batch, self.seed = split, views, batch, seed
         self.drop_last = drop_last
         self.keyed = keyed  # keyed draws: (stage, first epoch); None: stream draws
@@ -208,7 +217,10 @@ class DeviceViewsData(pl.LightningDataModule):
         if self.keyed is not None:
             stage, epoch = self.keyed
             sizes = keyed_sizes(len(self.split), self.batch, world, self.drop_last)
-            sampler = KeyedBatches(len(self.split), sizes, self.seed, stage, epoch, self.weights)
+            last = self.epochs if self.weights is not None else None
+            sampler = KeyedBatches(
+                len(self.split), sizes, self.seed, stage, epoch, self.weights, epochs=last
+            )
         elif self.drop_last:
             sampler = BatchSampler(
                 RandomSampler(range(len(self.split)), generator=self.generator),
@@ -245,15 +257,18 @@ def train_data(
     stage: str = "train",
     epoch: int = 0,
     weights: SamplerWeights | None = None,
+    views: ImageViews | None = None,
 ) -> DataLoader | DeviceViewsData:
     """The PIL `train_loader`, or with ``train.augment == "batched"`` the views made on the
     training device from the same transform's parameters (`drop_last`: see `fit`). Keyed
     draws (``train.draws``) are keyed by `stage`; `epoch` is the first the loader serves;
-    `weights`: sampler weights (`KeyedBatches`; keyed draws only)."""
-    if weights is not None and cfg.train.draws != KEYED:
-        raise UserError("sampler weights need keyed draws; run with --draws keyed (the default)")
-    if cfg.train.augment in (None, "pil"):
-        return train_loader(split, method, cfg, image_size, drop_last, stage, epoch, weights)
+    `weights`: sampler weights (`KeyedBatches`); `views`: a per-image view hook, whose stage
+    makes its views as PIL in DataLoader workers (both need keyed draws)."""
+    for given, what in ((weights, "sampler weights"), (views, "a per-image view hook")):
+        if given is not None and cfg.train.draws != KEYED:
+            raise UserError(f"{what} need keyed draws; run with --draws keyed (the default)")
+    if cfg.train.augment in (None, "pil") or views is not None:
+        return train_loader(split, method, cfg, image_size, drop_last, stage, epoch, weights, views)
     if cfg.train.augment != "batched":
         raise UserError(f"--augment must be pil or batched, not '{cfg.train.augment}'")
     if not isinstance(split, ImageSplit):
@@ -261,7 +276,7 @@ def train_data(
     from imbssl_bench.training.augment import Unsupported, batched_views
 
     try:
-        views = batched_views(method.build_transform(image_size), image_size)
+        batched = batched_views(method.build_transform(image_size), image_size)
     except Unsupported as exc:  # this run fails, the grid goes on
         raise Unsupported(
             f"--augment batched: the method's transform has {exc}, which has no batched "
@@ -269,7 +284,9 @@ def train_data(
         ) from None
     keyed = (stage, epoch) if cfg.train.draws == KEYED else None
     batch = global_batch_size(cfg, split)
-    return DeviceViewsData(split, views, batch, cfg.seed, drop_last, keyed, weights)
+    data = DeviceViewsData(split, batched, batch, cfg.seed, drop_last, keyed, weights)
+    data.epochs = cfg.train.epochs
+    return data
 
 
 def train_loader(
@@ -281,6 +298,7 @@ def train_loader(
     stage: str = "train",
     epoch: int = 0,
     weights: SamplerWeights | None = None,
+    views: ImageViews | None = None,
 ) -> DataLoader:
     """Shuffled batches of `method.build_transform` views: with keyed draws, `KeyedBatches`
     of `stage` from `epoch` on, each process taking its slice of each global batch; with
@@ -290,10 +308,20 @@ def train_loader(
     common: dict[str, Any] = dict(
         num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available()
     )
-    transform = method.build_transform(image_size)
+    transform = method.build_transform(image_size) if views is None else views.views
     if cfg.train.draws == KEYED:
         sizes = keyed_sizes(len(split), global_batch_size(cfg, split), world, drop_last)
-        keyed = KeyedBatches(len(split), sizes, cfg.seed, stage, epoch, weights)
+        hooked = weights is not None or views is not None
+        keyed = KeyedBatches(
+            len(split),
+            sizes,
+            cfg.seed,
+            stage,
+            epoch,
+            weights,
+            EpochParams(views) if views is not None else None,
+            cfg.train.epochs if hooked else None,
+        )
         dataset = ViewsDataset(split, transform, keyed=(cfg.seed, stage))
         sampler = keyed if world == 1 else _RankShare(keyed, None, world)
         # its own generator: the loader's base-seed draw leaves the global stream alone

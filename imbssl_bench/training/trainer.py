@@ -35,6 +35,7 @@ from imbssl_bench.training.draws import (
     StreamState,
     reseed_after,
 )
+from imbssl_bench.training.image_views import ImageViews
 from imbssl_bench.training.loaders import (
     DeviceViewsData,
     even_batch_size,
@@ -193,6 +194,7 @@ def fit(
     observers: StageObservers | None = None,
     stage: str | None = None,
     sampler_weights: SamplerWeights | None = None,
+    views: ImageViews | None = None,
 ) -> TrainStats:
     """Train `method` (a `Method`, or any LightningModule with `build_transform(image_size)`,
     such as a variant's wrapper) on `split` for the config's epochs and return stats. With
@@ -203,15 +205,18 @@ def fit(
     `observers`: the stage's loggers (a resumed stage's logs keep its finished epochs) and
     watching callbacks. `stage` (default: the observers', else ``train``) keys its draws.
     `sampler_weights` (keyed draws): each epoch draws its images with replacement, with
-    probability proportional to these weights (one per image, or a function of the epoch)."""
+    probability proportional to these weights (one per image, or a function of the epoch).
+    `views`: a per-image view hook (`ImageViews`), also one of the stage's callbacks."""
     reporter = reporter or NullReporter()
     epochs = cfg.train.epochs
     observers = observers or StageObservers(stage or "train")
     stage_name = stage or observers.stage
     resume, resumed_from = resume_point(checkpoint_dir, reporter.note)
+    first = resumed_from or 0
     data = train_data(
-        split, method, cfg, image_size, drop_last, stage_name, resumed_from or 0, sampler_weights
+        split, method, cfg, image_size, drop_last, stage_name, first, sampler_weights, views
     )
+    callbacks = [*callbacks, *([views] if views is not None else [])]
     speed_up(method, cfg)
     if resumed_from is not None:
         reporter.note(f"resumed from its checkpoint after epoch {resumed_from}/{epochs} ({resume})")
