@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from lightly.transforms import SimSiamTransform
 from torch import Tensor, nn
 
-from imbssl_bench.methods import Method
+from imbssl_bench.api import Method
 
 
 @dataclass(frozen=True)
