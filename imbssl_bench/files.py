@@ -1,4 +1,5 @@
-"""Atomic file writes: records, checkpoints, weights, plots and caches are never half-written."""
+"""Atomic file writes: records, checkpoints, weights, plots and caches are never half-written;
+and where the caches live."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ import tempfile
 from pathlib import Path
 
 from imbssl_bench.errors import UserError
+
+CACHE_ENV = "IMBSSL_BENCH_CACHE"
+
+
+def cache_dir() -> Path:
+    """``$IMBSSL_BENCH_CACHE``, else ``$XDG_CACHE_HOME/imbssl-bench``, else
+    ``~/.cache/imbssl-bench``: data-file hashes and plugin listings."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "imbssl-bench"
 
 
 def _umask() -> int:

@@ -4,8 +4,8 @@ that methods and variants share: both are plugins, found, listed and loaded the 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -24,6 +24,12 @@ GROUPS = {
     "variant": "imbssl_bench.variants",
     "backbone": "imbssl_bench.backbones",
 }
+
+
+def group_entry_points(kind: str) -> list[EntryPoint]:
+    """The entry points registered for plugin `kind` ("method", "variant", "backbone"),
+    read without loading any of them."""
+    return list(entry_points(group=GROUPS[kind]))
 
 
 def plugin_source(ep: EntryPoint, name: str) -> dict[str, str | None] | None:
@@ -50,13 +56,11 @@ def source_hash(ep: EntryPoint) -> str | None:
         for f in installed
         if f.suffix == ".py" and not f.name.startswith("__editable__")
     ]
-    if not files:
-        top = sys.modules.get(ep.module.split(".")[0])
-        roots = [Path(d) for d in getattr(top, "__path__", None) or []]
-        files = [(p.relative_to(d), p) for d in roots for p in sorted(d.rglob("*.py"))]
-        if not files and getattr(top, "__file__", None):
-            single = Path(top.__file__)  # type: ignore[union-attr, arg-type]
-            files = [(Path(single.name), single)]
+    return _hash_files(files or _working_copy(ep.module.split(".")[0]))
+
+
+def _hash_files(files: list[tuple[Path, Path]]) -> str | None:
+    """A hash of (name, content) pairs; None when there are none or one cannot be read."""
     digest = hashlib.sha256()
     for name, path in sorted(files):
         try:
@@ -66,11 +70,30 @@ def source_hash(ep: EntryPoint) -> str | None:
     return digest.hexdigest()[:16] if files else None
 
 
+def _working_copy(top: str) -> list[tuple[Path, Path]]:
+    """The Python files of top-level package (or module) `top`, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    roots = [Path(d) for d in spec.submodule_search_locations or []]
+    files = [(p.relative_to(d), p) for d in roots for p in sorted(d.rglob("*.py"))]
+    if not files and spec.origin and spec.origin.endswith(".py"):
+        files = [(Path(Path(spec.origin).name), Path(spec.origin))]
+    return files
+
+
+def own_source_hash() -> str | None:
+    """A hash of imbssl-bench's own Python files, those this process imports."""
+    return _hash_files(_working_copy(__name__.split(".")[0]))
+
+
 def builtin_names(kind: str) -> set[str]:
     """The names imbssl-bench itself registers for plugin `kind` ("method", "variant",
     "backbone"), read from its entry points without loading any of them."""
-    found = entry_points(group=GROUPS[kind])
-    return {ep.name for ep in found if plugin_source(ep, ep.name) is None}
+    return {ep.name for ep in group_entry_points(kind) if plugin_source(ep, ep.name) is None}
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def cli(capsys: pytest.CaptureFixture[str]):
 @pytest.fixture(scope="session", autouse=True)
 def _hash_cache(tmp_path_factory: pytest.TempPathFactory):
     """Data-file hashes are cached in a temporary folder, not the user's cache directory."""
-    from imbssl_bench.data.filehash import CACHE_ENV
+    from imbssl_bench.files import CACHE_ENV
 
     old = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("hash-cache"))
@@ -112,13 +112,16 @@ def register_method(
     """Registers the object at `target` ("module:Name") under the entry-point group of `kind`
     (methods or variants), as pip would, for the fixture that yields from it."""
     import importlib
-    from importlib.metadata import EntryPoint, entry_points
+    from importlib.metadata import EntryPoint
+
+    import imbssl_bench.registry as core
 
     registry = importlib.import_module(f"imbssl_bench.{kind}")
-
-    found = [*entry_points(group=registry.GROUP)]
-    found.append(EntryPoint(name, target, registry.GROUP))
-    monkeypatch.setattr(registry, "entry_points", lambda group: found)
+    real = core.entry_points
+    found = [*real(group=registry.GROUP), EntryPoint(name, target, registry.GROUP)]
+    monkeypatch.setattr(
+        core, "entry_points", lambda group: found if group == registry.GROUP else real(group=group)
+    )
     registry.discover.cache_clear()
     yield name
     registry.discover.cache_clear()

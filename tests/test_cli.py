@@ -1,6 +1,7 @@
 """The command line as a user meets it: listings, dry runs, bad input, leaderboard."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,46 @@ def test_unwritable_out_fails_before_training(cli, tmp_path: Path) -> None:
     assert res.code == 2 and "cannot write" in res.err and res.err.count("\n") == 1
     res = cli("run", "--method", "simsiam", "--out", blocker, *TINY_FLAGS)
     assert res.code == 2 and "is a file" in res.err
+
+
+LISTING = (
+    "import sys; from imbssl_bench.cli import main; main({argv!r}); print('torch' in sys.modules)"
+)
+
+
+@pytest.mark.parametrize("kind", ["methods", "variants"])
+def test_a_listing_imports_torch_only_when_the_code_changed(kind: str, tmp_path: Path) -> None:
+    """The first listing imports the plugins (and torch) and caches its rows under a hash of
+    their code; the next one answers from the cache (issue 30)."""
+    env = {**os.environ, "IMBSSL_BENCH_CACHE": str(tmp_path)}
+    code = LISTING.format(argv=[kind, "--json"])
+    runs = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    (first, torch_first), (again, torch_again) = (r.stdout.rsplit("\n", 2)[:2] for r in runs)
+    assert (torch_first, torch_again) == ("True", "False"), runs[1].stderr
+    rows = json.loads(first)
+    assert rows == json.loads(again) and len(rows) >= 6 and all(r["error"] is None for r in rows)
+
+
+def test_the_listing_cache_key_follows_a_plugins_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    import imbssl_bench.registry as registry
+    from imbssl_bench.cli.plugin_cache import _code_key
+
+    package = tmp_path / "listed_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fake = [EntryPoint("x", "listed_plugin:X", registry.GROUPS["variant"])]
+    real = registry.entry_points
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group: fake if "variants" in group else real(group=group)
+    )
+    before = _code_key("variant")
+    (package / "__init__.py").write_text("X = 2\n")
+    assert before is not None and _code_key("variant") not in (None, before)

@@ -84,7 +84,7 @@ def test_cifar_offline_and_absent_names_the_folder(tmp_path: Path) -> None:
 def test_content_fingerprint_changes_run_ids_and_is_cached(tmp_path: Path) -> None:
     import shutil
 
-    from imbssl_bench.data.filehash import cache_dir
+    from imbssl_bench.files import cache_dir
     from imbssl_bench.running.plan import plan_grid
     from tests.conftest import tiny_spec
 

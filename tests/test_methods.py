@@ -124,7 +124,7 @@ def test_broken_and_clashing_plugins_are_reported(monkeypatch: pytest.MonkeyPatc
         EntryPoint("twice", "imbssl_bench.methods.simclr:SimCLR", registry.GROUP),
         EntryPoint("twice", "imbssl_bench.methods.simsiam:SimSiam", registry.GROUP),
     ]
-    monkeypatch.setattr(registry, "entry_points", lambda group: fake)
+    monkeypatch.setattr("imbssl_bench.registry.entry_points", lambda group: fake)
     registry.discover.cache_clear()
     try:
         infos = {(i.name, i.target): i for i in registry.list_methods()}

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from imbssl_bench.cli.app import app, out
+from imbssl_bench.cli.plugin_cache import cached_rows
 
 
 def _defaults(args: Any) -> dict[str, Any]:
@@ -58,15 +59,19 @@ def methods(
     ] = False,
 ) -> None:
     """List the methods found through the `imbssl_bench.methods` entry points."""
-    from imbssl_bench.methods import list_methods
 
-    rows = _plugin_rows(
-        list_methods(),
-        lambda cls: {
-            "per_example_loss": cls.has_per_example_loss(),
-            "args": _defaults(cls.make_args()),
-        },
-    )
+    def fresh() -> list[dict]:
+        from imbssl_bench.methods import list_methods
+
+        return _plugin_rows(
+            list_methods(),
+            lambda cls: {
+                "per_example_loss": cls.has_per_example_loss(),
+                "args": _defaults(cls.make_args()),
+            },
+        )
+
+    rows = cached_rows("method", fresh)
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -87,16 +92,20 @@ def variants(
 ) -> None:
     """List the variants (remedies and controls around any method's pre-training) found
     through the `imbssl_bench.variants` entry points."""
-    from imbssl_bench.variants import list_variants
 
-    rows = _plugin_rows(
-        list_variants(),
-        lambda v: {
-            "needs_training": v.needs_training,
-            "needs_per_example_loss": v.needs_per_example_loss,
-            "args": _defaults(v.Args()),
-        },
-    )
+    def fresh() -> list[dict]:
+        from imbssl_bench.variants import list_variants
+
+        return _plugin_rows(
+            list_variants(),
+            lambda v: {
+                "needs_training": v.needs_training,
+                "needs_per_example_loss": v.needs_per_example_loss,
+                "args": _defaults(v.Args()),
+            },
+        )
+
+    rows = cached_rows("variant", fresh)
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -106,13 +115,20 @@ def variants(
 @app.command()
 def datasets() -> None:
     """List the datasets and what each needs."""
-    from imbssl_bench.data import list_datasets
+
+    def fresh() -> list[dict]:
+        from imbssl_bench.data import list_datasets
+
+        return [
+            {"name": c.name, "description": c.description, "needs": c.needs}
+            for c in list_datasets()
+        ]
 
     table = Table(title="datasets")
     for col in ("name", "description", "needs"):
         table.add_column(col)
-    for cls in list_datasets():
-        table.add_row(cls.name, cls.description, cls.needs)
+    for row in cached_rows("dataset", fresh):
+        table.add_row(row["name"], row["description"], row["needs"])
     out.print(table)
 
 

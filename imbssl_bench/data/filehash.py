@@ -19,15 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-CACHE_ENV = "IMBSSL_BENCH_CACHE"
+from imbssl_bench.files import cache_dir
+
 CHUNK = 1 << 20
-
-
-def cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "imbssl-bench"
 
 
 def _digest(path: Path) -> str:

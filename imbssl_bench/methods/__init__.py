@@ -8,14 +8,19 @@ error and does not affect the others; two plugins claiming one name are refused 
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from torch import nn
 
 from imbssl_bench.config import TrainConfig
 from imbssl_bench.methods.base import Method, NoArgs
-from imbssl_bench.registry import GROUPS, PluginInfo, load_group, pick_plugin
+from imbssl_bench.registry import (
+    GROUPS,
+    PluginInfo,
+    group_entry_points,
+    load_group,
+    pick_plugin,
+)
 
 GROUP = GROUPS["method"]
 
@@ -31,7 +36,7 @@ def _check(obj: Any, name: str) -> str | None:
 @cache
 def discover() -> dict[str, list[PluginInfo]]:
     """All registered methods by name (a list: more than one entry means a name clash)."""
-    return load_group(entry_points(group=GROUP), _check)
+    return load_group(group_entry_points("method"), _check)
 
 
 def list_methods() -> list[PluginInfo]:

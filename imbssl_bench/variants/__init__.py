@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from imbssl_bench.api import Variant
-from imbssl_bench.registry import GROUPS, PluginInfo, load_group, pick_plugin
+from imbssl_bench.registry import (
+    GROUPS,
+    PluginInfo,
+    group_entry_points,
+    load_group,
+    pick_plugin,
+)
 
 GROUP = GROUPS["variant"]
 
@@ -34,7 +39,7 @@ def _check(obj: Any, name: str) -> str | None:
 @cache
 def discover() -> dict[str, list[PluginInfo]]:
     """All registered variants by name (a list: more than one entry means a name clash)."""
-    return load_group(entry_points(group=GROUP), _check)
+    return load_group(group_entry_points("variant"), _check)
 
 
 def list_variants() -> list[PluginInfo]:
