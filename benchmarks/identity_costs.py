@@ -35,8 +35,8 @@ def _seconds(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def fingerprint_seconds(root: Path, repeats: int) -> dict[str, float]:
-    from imbssl_bench.files import CACHE_ENV
     from imbssl_bench.data.imagefolder import ImageFolder
+    from imbssl_bench.files import CACHE_ENV
 
     def fresh() -> str:  # a new source each time: the fingerprint is memoised per source
         return ImageFolder(root)._fingerprint

@@ -4,6 +4,7 @@ its own package, run beside `base` and `matched`, and paired with them in the le
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 from imbssl_bench.reporting import leaderboard as lb
@@ -11,6 +12,7 @@ from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
 from tests.conftest import tiny_spec
 from tests.examples import on_path, pip_install
+from tests.test_draws import only_record
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -80,3 +82,28 @@ def test_a_resampled_stage_resumed_mid_epoch_equals_the_uninterrupted_run(
     assert resumed["train"]["resumed_from_epoch"] == 2
     assert numbers(resumed) == numbers(whole)
     assert resumed["diagnostics"] == whole["diagnostics"]
+
+
+def test_per_image_losses_add_up_over_ddp_processes(
+    tmp_path: Path, repo_root: Path, monkeypatch
+) -> None:
+    """Two processes draw the global batches a single one draws and each trains its share:
+    the per-image losses of the last epoch cover the same images (each process's sums are its
+    own until the epoch ends; DDP broadcasts buffers from rank 0 at every step)."""
+    import os
+
+    site = pip_install(EXAMPLES / "resample-remedy", tmp_path)
+    path = [str(site), str(repo_root), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))  # the DDP processes find it too
+    with on_path(site, "imbssl_resample"):
+        spec = tiny_spec(  # power 0: the same weights whatever the model (DDP trains another)
+            methods=("simclr",),
+            variants=("density-resample",),
+            variant_args={"resample_power": 0.0},
+            accelerator="cpu",
+        )
+        one = only_record(spec, tmp_path / "one")
+        two = only_record(dataclasses.replace(spec, devices=2), tmp_path / "two")
+    assert (one["train"]["processes"], two["train"]["processes"]) == (1, 2)
+    drawn = [r["diagnostics"]["density_resample"]["last_epoch_images_drawn"] for r in (one, two)]
+    assert drawn[0] == drawn[1], drawn

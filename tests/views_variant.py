@@ -60,5 +60,5 @@ def pretrain(ctx: PretrainContext) -> PretrainResult:
 
 LOSS_BRIGHTNESS = Variant(
     "loss-brightness", "test: views brightened by each image's last loss", pretrain,
-    needs_training=True, needs_per_example_loss=True,
+    needs_training=True, needs_per_example_loss=True, needs_keyed_draws=True,
 )  # fmt: skip

@@ -17,7 +17,9 @@ class PerImageLoss(MethodWrapper):
     """Trains `method` with the loss ``mean(weights[i] * loss_i)`` over each batch (weights of
     mean 1 over the split keep the loss's scale; None: all 1, the plain loss) and keeps every
     image's mean loss over the last epoch in `last_losses` (NaN: not drawn in it). Weights and
-    losses are buffers, so an epoch checkpoint keeps them and a resumed stage has them."""
+    last losses are buffers, so an epoch checkpoint keeps them and a resumed stage has them;
+    the current epoch's sums are not (DDP broadcasts buffers from rank 0 at every step, which
+    would overwrite each process's own sums; a resumed epoch starts over anyway)."""
 
     def __init__(self, method: Method, n: int, weights: Tensor | None = None) -> None:
         super().__init__()
@@ -37,8 +39,8 @@ class PerImageLoss(MethodWrapper):
             )
         self.method = method
         self.register_buffer("weights", torch.ones(n) if weights is None else weights.float())
-        self.register_buffer("loss_sum", torch.zeros(n, dtype=torch.float64))
-        self.register_buffer("drawn", torch.zeros(n, dtype=torch.float64))
+        self.loss_sum = torch.zeros(n, dtype=torch.float64)  # this process's, this epoch
+        self.drawn = torch.zeros(n, dtype=torch.float64)
         self.register_buffer("last_losses", torch.full((n,), float("nan"), dtype=torch.float64))
 
     @property
@@ -46,15 +48,15 @@ class PerImageLoss(MethodWrapper):
         return self.method
 
     def on_train_epoch_start(self) -> None:
-        self.loss_sum.zero_()
-        self.drawn.zero_()
+        self.loss_sum = torch.zeros_like(self.last_losses)  # on the training device
+        self.drawn = torch.zeros_like(self.last_losses)
 
     def training_step(self, batch: tuple[list[Tensor], Tensor, Tensor], batch_idx: int) -> Tensor:
         views, targets, index = batch
         losses = self.method.per_example_loss(views, targets)
         with torch.no_grad():
             self.loss_sum.index_add_(0, index, losses.detach().double())
-            self.drawn.index_add_(0, index, torch.ones_like(self.drawn[index]))
+            self.drawn.index_add_(0, index, torch.ones_like(losses, dtype=self.drawn.dtype))
         loss = (losses * self.weights[index]).mean()
         self.log("train_loss", loss, on_step=True, on_epoch=True, batch_size=len(targets))
         return loss

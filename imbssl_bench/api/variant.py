@@ -41,7 +41,9 @@ class Variant:
     options as a dict, config) -> passes relative to plain base``, is what `matched` trains;
     `needs_base_weights` (or a callable of the resolved options): the grid runs and keeps
     `base` first and `train_base` reuses it; `needs_per_example_loss`: refuses methods
-    without `Method.per_example_loss` at planning."""
+    without `Method.per_example_loss` at planning; `needs_keyed_draws`: refuses ``--draws
+    stream`` at planning (a stage with sampler weights or an `ImageViews` hook needs keyed
+    draws)."""
 
     name: str
     description: str
@@ -51,6 +53,7 @@ class Variant:
     needs_base_weights: bool | Callable[[dict[str, Any]], bool] = False
     needs_training: bool = False  # meaningless for methods that do not train (`random`)
     needs_per_example_loss: bool = False
+    needs_keyed_draws: bool = False
     cost: Callable[[dict[str, Any], RunConfig], float] | None = None
 
     def resolve_args(self, values: dict[str, Any], cfg: RunConfig, num_classes: int) -> dict:

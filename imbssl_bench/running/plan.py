@@ -40,7 +40,7 @@ from imbssl_bench.running.fastpath import with_fast_path
 from imbssl_bench.running.matching import match_compute
 from imbssl_bench.running.options import GridSpec, apply_options
 from imbssl_bench.running.records import read_record, record_path
-from imbssl_bench.training.draws import DRAWS, STREAM
+from imbssl_bench.training.draws import DRAWS, KEYED, STREAM
 from imbssl_bench.training.trainer import check_runtime
 from imbssl_bench.training.weights import belong_to_record, weights_path
 from imbssl_bench.variants import get_variant, variant_names, variant_options, variant_plugin
@@ -141,6 +141,11 @@ def resolve_config(cfg: RunConfig, source: DatasetSource, pool: list[int]) -> Ru
         raise UserError(
             f"variant '{variant.name}' re-weights per-example losses, and method "
             f"'{cfg.method}' does not give them (it implements only training_loss)"
+        )
+    if variant.needs_keyed_draws and cfg.train.draws != KEYED:
+        raise UserError(
+            f"variant '{variant.name}' draws its images or views by hooks, which need keyed "
+            "draws: run it with --draws keyed (the default), in a grid of its own"
         )
     image_size = cfg.data.image_size or source.image_size
     train = cfg.train

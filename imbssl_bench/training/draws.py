@@ -92,11 +92,16 @@ def epoch_order(
 ) -> torch.Tensor:
     """The order of the `n` images in `epoch` of `stage`: a permutation, or with `weights`
     (one per image, or a function of the epoch giving them) `n` draws with replacement, each
-    image with probability proportional to its weight."""
+    image with probability proportional to its weight. A function runs under `keyed_draws`
+    of (seed, stage, epoch): what it draws is keyed, and the global streams are left as they
+    were (when it runs depends on the DataLoader workers and on a resume)."""
     generator = torch.Generator().manual_seed(draw_seed(seed, stage, epoch, "order"))
     if weights is None:
         return torch.randperm(n, generator=generator)
-    w = torch.as_tensor(weights(epoch) if callable(weights) else weights, dtype=torch.float64)
+    if callable(weights):
+        with keyed_draws(draw_seed(seed, stage, epoch, "sampler")):
+            weights = weights(epoch)
+    w = torch.as_tensor(weights, dtype=torch.float64).cpu()
     if w.shape != (n,) or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or w.sum() <= 0:
         raise ValueError(f"sampler weights must be {n} finite values >= 0, not all 0")
     return torch.multinomial(w, n, replacement=True, generator=generator)
@@ -146,7 +151,11 @@ class KeyedBatches(Sampler[list[tuple]]):
             for part in torch.split(order[: sum(self.sizes)], self.sizes):
                 yield [(self.epoch, i) for i in part.tolist()]
             return
-        params = self.params(self.epoch) if self.params is not None else None
+        params = None
+        if self.params is not None:  # keyed, and the global streams left as they were: it
+            # runs at another point of the loop with DataLoader workers or after a resume
+            with keyed_draws(draw_seed(self.seed, self.stage, self.epoch, "params")):
+                params = self.params(self.epoch)
         if params is not None and len(params) != self.n:
             raise ValueError(f"image_params gave {len(params)} numbers for {self.n} images")
         keys = [

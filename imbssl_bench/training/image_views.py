@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytorch_lightning as pl
+import torch
 from PIL import Image
 from torch import Tensor
 
@@ -15,10 +16,14 @@ class ImageViews(pl.Callback):
 
     - `image_params(epoch)`: one number per image of the stage's split for `epoch` (a tensor
       of shape ``(n,)``), called once per epoch in the main process as the epoch's batches are
-      drawn, after the previous epoch ended (its per-image losses are final then). Keep the
-      state it reads and updates (a loss history, counters) in `state_dict` /
-      `load_state_dict`: the stage's epoch checkpoint saves it, so a resumed stage computes
-      what the uninterrupted one did. Every process must return the same numbers under DDP.
+      drawn, after the previous epoch ended (its per-image losses are final then; with
+      DataLoader workers or after a resume, before the epoch's ``on_train_epoch_start``: read
+      only state that was final at the previous epoch's end). Its random draws are keyed by
+      (seed, stage, epoch). Keep the state it reads and updates (a loss history, counters)
+      in `state_dict` / `load_state_dict`, as tensors, lists and numbers (checkpoints load
+      with ``weights_only``): the stage's epoch checkpoint saves it, so a resumed stage
+      computes what the uninterrupted one did. Every process must return the same numbers
+      under DDP.
     - `views(image, param)`: the views of one RGB PIL image given its number, in whichever
       DataLoader worker reads it; its random draws are keyed by (seed, stage, epoch, image).
       It must not read state that `image_params` changes (a worker holds a copy): all it needs
@@ -44,5 +49,6 @@ class EpochParams:
 
     def __call__(self, epoch: int) -> list[float]:
         if self.cached is None or self.cached[0] != epoch:
-            self.cached = (epoch, [float(p) for p in self.hook.image_params(epoch)])
+            numbers = torch.as_tensor(self.hook.image_params(epoch), dtype=torch.float64)
+            self.cached = (epoch, numbers.cpu().tolist())
         return self.cached[1]

@@ -89,11 +89,15 @@ class _Batches(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, indices: list[Any]) -> tuple[Tensor, Tensor, Tensor]:
-        """`indices`: images, or ``(epoch, image)`` keys (`KeyedBatches`)."""
+    def __getitem__(self, indices: list[Any]) -> tuple[Tensor, ...]:
+        """`indices`: images, or ``(epoch, image)`` keys (`KeyedBatches`); with sampler
+        weights, keys that hold each draw's position: the first one's comes back too."""
+        first = indices[0]
+        position = first[2] if isinstance(first, tuple) and len(first) > 2 else None
         indices = [i if isinstance(i, int) else i[1] for i in indices]
         idx = torch.as_tensor(indices, device=self.images.device)
-        return self.images[idx], self.targets[idx.cpu()], idx.cpu()
+        batch = (self.images[idx], self.targets[idx.cpu()], idx.cpu())
+        return batch if position is None else (*batch, torch.tensor(position))
 
 
 def even_batch_count(n: int, batch: int, min_batch: int = 2) -> int:
@@ -237,13 +241,13 @@ class DeviceViewsData(pl.LightningDataModule):
         return DataLoader(data, sampler=sampler, batch_size=None, generator=generator)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        images, targets, index = batch
+        images, targets, index, *position = batch  # position: sampler weights (`_Batches`)
         self.views.to(images.device)
         if self.keyed is None:
             return self.views(images), targets, index
         trainer = self.trainer
         epoch, rank = (trainer.current_epoch, trainer.global_rank) if trainer else (0, 0)
-        key = draw_seed(self.seed, self.keyed[0], epoch, int(index[0]), rank)
+        key = draw_seed(self.seed, self.keyed[0], epoch, int(index[0]), rank, *map(int, position))
         with keyed_draws(key, images.device):
             return self.views(images), targets, index
 

@@ -120,5 +120,6 @@ DENSITY_RESAMPLE = Variant(
     needs_base_weights=True,
     needs_training=True,
     needs_per_example_loss=True,  # its per-image losses: refused at planning for the others
+    needs_keyed_draws=True,  # sampler weights: --draws stream is refused at planning
     cost=cost,
 )
