@@ -7,6 +7,8 @@ import ast
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from imbssl_bench.reporting import leaderboard as lb
 from imbssl_bench.running.launchers import run_grid
 from imbssl_bench.running.plan import plan_grid
@@ -15,6 +17,12 @@ from tests.examples import on_path, pip_install
 from tests.test_draws import only_record
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example installed with pip once for this module's tests."""
+    return pip_install(EXAMPLES / "resample-remedy", tmp_path_factory.mktemp("resample"))
 
 
 def test_the_examples_import_only_the_public_api() -> None:
@@ -32,8 +40,7 @@ def test_the_examples_import_only_the_public_api() -> None:
                     assert name == "imbssl_bench.api", f"{path}: imports {name}"
 
 
-def test_a_plugin_remedy_stands_beside_its_controls(tmp_path: Path) -> None:
-    site = pip_install(EXAMPLES / "resample-remedy", tmp_path)
+def test_a_plugin_remedy_stands_beside_its_controls(site: Path, tmp_path: Path) -> None:
     with on_path(site, "imbssl_resample"):
         spec = tiny_spec(methods=("simclr",), variants=("base", "density-resample", "matched"))
         plan = plan_grid(spec, tmp_path / "runs")
@@ -63,13 +70,12 @@ def test_a_plugin_remedy_stands_beside_its_controls(tmp_path: Path) -> None:
 
 
 def test_a_resampled_stage_resumed_mid_epoch_equals_the_uninterrupted_run(
-    tmp_path: Path, monkeypatch
+    site: Path, tmp_path: Path, monkeypatch
 ) -> None:
     """The sampler hook (weights from the model as each epoch starts) and the per-image losses
     (buffers in the epoch checkpoint): a resume replays nothing."""
     from tests.test_draws import numbers, only_record, resumed_record
 
-    site = pip_install(EXAMPLES / "resample-remedy", tmp_path)
     with on_path(site, "imbssl_resample"):
         spec = tiny_spec(
             methods=("simclr",),
@@ -85,14 +91,13 @@ def test_a_resampled_stage_resumed_mid_epoch_equals_the_uninterrupted_run(
 
 
 def test_per_image_losses_add_up_over_ddp_processes(
-    tmp_path: Path, repo_root: Path, monkeypatch
+    site: Path, tmp_path: Path, repo_root: Path, monkeypatch
 ) -> None:
     """Two processes draw the global batches a single one draws and each trains its share:
     the per-image losses of the last epoch cover the same images (each process's sums are its
     own until the epoch ends; DDP broadcasts buffers from rank 0 at every step)."""
     import os
 
-    site = pip_install(EXAMPLES / "resample-remedy", tmp_path)
     path = [str(site), str(repo_root), *filter(None, [os.environ.get("PYTHONPATH")])]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))  # the DDP processes find it too
     with on_path(site, "imbssl_resample"):
