@@ -11,7 +11,7 @@ from imbssl_bench.files import write_bytes_atomic
 from imbssl_bench.reporting.rows import group_rows, group_tables, plot_name, row_label, row_names
 from imbssl_bench.reporting.stamps import data_hash, png_metadata
 
-DRAWING = "accuracy-vs-ratio v1"  # bump when the same data is drawn differently
+DRAWING = "accuracy-vs-ratio v2"  # bump when the same data is drawn differently
 
 
 def _series(rows: list[dict[str, Any]], ratios: list[float]) -> dict[str, list[float]]:
@@ -62,7 +62,7 @@ def _draw(data: dict[str, Any]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)  # the legend beside it, not on the data
     for s in data["series"]:
         style = {"marker": "o", "linestyle": s["style"], "capsize": 3, "label": s["label"]}
         ax.errorbar(s["x"], s["y"], yerr=s["err"], **style)
@@ -73,10 +73,10 @@ def _draw(data: dict[str, Any]) -> bytes:
     ax.set_ylabel("linear-probe top-1 (%), balanced test set")
     ax.set_title(data["title"], fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata=png_metadata(DRAWING, data))
+    metadata = png_metadata(DRAWING, data)
+    fig.savefig(buffer, format="png", metadata=metadata, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 
