@@ -200,10 +200,11 @@ class DeviceViewsData(pl.LightningDataModule):
         drop_last: bool = True,
         keyed: tuple[str, int] | None = None,
         weights: SamplerWeights | None = None,
+        epochs: int | None = None,
     ) -> None:
         super().__init__()
         self.weights = weights  # keyed draws: drawn with replacement by these (`KeyedBatches`)
-        self.epochs: int | None = None  # the stage's epochs (`train_data` sets it)
+        self.epochs = epochs  # the stage's: with weights, no draws past them (`KeyedBatches`)
         self.split, self.views, self.batch, self.seed = split, views, batch, seed
         self.drop_last = drop_last
         self.keyed = keyed  # keyed draws: (stage, first epoch); None: stream draws
@@ -288,9 +289,8 @@ def train_data(
         ) from None
     keyed = (stage, epoch) if cfg.train.draws == KEYED else None
     batch = global_batch_size(cfg, split)
-    data = DeviceViewsData(split, batched, batch, cfg.seed, drop_last, keyed, weights)
-    data.epochs = cfg.train.epochs
-    return data
+    epochs = cfg.train.epochs
+    return DeviceViewsData(split, batched, batch, cfg.seed, drop_last, keyed, weights, epochs)
 
 
 def train_loader(
